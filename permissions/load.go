@@ -1,0 +1,457 @@
+package permissions
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// A FileError names the file, line and field of a configuration error.
+type FileError struct {
+	File  string
+	Line  int    // 0 when unknown
+	Field string // such as users[2].password; "" when none
+	Err   error
+}
+
+func (e *FileError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// A User is an account in a users file.
+type User struct {
+	Name  string
+	Hash  string // bcrypt or argon2id, as caddy hash-password prints it
+	Roles []string
+	// Source is "file:line" of the user's entry.
+	Source string
+}
+
+// Users is the content of one or more users files.
+type Users struct {
+	Roles []Role
+	Users []User
+}
+
+type usersDoc struct {
+	Roles []struct {
+		Name        string   `toml:"name"`
+		Permissions []string `toml:"permissions"`
+		Scopes      []string `toml:"scopes"`
+	} `toml:"roles"`
+	Users []struct {
+		Username string   `toml:"username"`
+		Password string   `toml:"password"`
+		Roles    []string `toml:"roles"`
+	} `toml:"users"`
+}
+
+// LoadUsers reads users files and merges them. A role may be defined in one
+// file and used in another; a user or role defined twice is an error, and so
+// is a user with a role that no file defines.
+func LoadUsers(paths ...string) (*Users, error) {
+	all := &Users{}
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading users file: %w", err)
+		}
+		u, err := ParseUsers(path, data)
+		if err != nil {
+			return nil, err
+		}
+		all.Roles = append(all.Roles, u.Roles...)
+		all.Users = append(all.Users, u.Users...)
+	}
+	return all, all.Check()
+}
+
+// Check verifies that names are unique and every role a user has is defined.
+func (u *Users) Check() error {
+	roles := map[string]bool{}
+	for _, r := range u.Roles {
+		if roles[r.Name] {
+			return fmt.Errorf("role %q is defined twice", r.Name)
+		}
+		roles[r.Name] = true
+	}
+	users := map[string]string{}
+	for _, usr := range u.Users {
+		if prev, dup := users[usr.Name]; dup {
+			return fmt.Errorf("%s: user %q is already defined at %s", usr.Source, usr.Name, prev)
+		}
+		users[usr.Name] = usr.Source
+		for _, r := range usr.Roles {
+			if !roles[r] {
+				return fmt.Errorf("%s: user %q has role %q, which no users file defines", usr.Source, usr.Name, r)
+			}
+		}
+	}
+	return nil
+}
+
+// ParseUsers parses a users.toml file. name is used in error messages.
+// Unknown keys are errors.
+func ParseUsers(name string, data []byte) (*Users, error) {
+	lines, err := keyLines(data)
+	if err != nil {
+		return nil, tomlError(name, err)
+	}
+	var doc usersDoc
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, tomlError(name, err)
+	}
+	out := &Users{}
+	fail := func(table string, i int, key string, format string, args ...any) error {
+		return &FileError{File: name, Line: lines.line(table, i, key), Field: fmt.Sprintf("%s[%d].%s", table, i+1, key), Err: fmt.Errorf(format, args...)}
+	}
+	for i, r := range doc.Roles {
+		if r.Name == "" {
+			return nil, fail("roles", i, "name", "missing or empty")
+		}
+		for j, p := range r.Permissions {
+			if err := checkPermission(p); err != nil {
+				return nil, fail("roles", i, "permissions", "entry %d: %v", j+1, err)
+			}
+			if strings.Contains(p, "//") {
+				return nil, fail("roles", i, "permissions", "entry %d: permission %q has an empty segment", j+1, p)
+			}
+		}
+		out.Roles = append(out.Roles, Role{Name: r.Name, Permissions: r.Permissions, Scopes: r.Scopes})
+	}
+	for i, u := range doc.Users {
+		if err := checkUsername(u.Username); err != nil {
+			return nil, fail("users", i, "username", "%v", err)
+		}
+		if _, err := ParseHash(u.Password); err != nil {
+			return nil, fail("users", i, "password", "%v", err)
+		}
+		out.Users = append(out.Users, User{
+			Name:   u.Username,
+			Hash:   u.Password,
+			Roles:  u.Roles,
+			Source: fmt.Sprintf("%s:%d", name, lines.line("users", i, "")),
+		})
+	}
+	return out, nil
+}
+
+func checkUsername(s string) error {
+	switch {
+	case s == "":
+		return errors.New("missing or empty")
+	case !utf8.ValidString(s):
+		return errors.New("not valid UTF-8")
+	case strings.ContainsRune(s, ':'):
+		return errors.New("contains ':', which Basic authentication cannot carry")
+	case len(s) > 256:
+		return errors.New("longer than 256 bytes")
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("contains a control character")
+		}
+	}
+	return nil
+}
+
+// Resources is the content of a deployment.toml resources file.
+type Resources struct {
+	// Default is the file's default_access, nil when it does not set one.
+	Default *Access
+	Rules   []Rule
+}
+
+// Keys of a [[resource.access_control]] entry that WSO2 knows and this
+// module accepts without implementing them.
+var ignoredKeys = map[string]bool{"cross_tenant": true, "cross_access_allowed_tenants": true}
+
+// LoadResources reads a deployment.toml file.
+func LoadResources(path string) (*Resources, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading resources file: %w", err)
+	}
+	return ParseResources(path, data)
+}
+
+// ParseResources parses WSO2's deployment.toml form: the
+// [resource_access_control] table and the [[resource.access_control]]
+// entries. Other tables are ignored.
+func ParseResources(name string, data []byte) (*Resources, error) {
+	lines, err := keyLines(data)
+	if err != nil {
+		return nil, tomlError(name, err)
+	}
+	var doc struct {
+		RAC      map[string]any `toml:"resource_access_control"`
+		Resource struct {
+			AccessControl []map[string]any `toml:"access_control"`
+		} `toml:"resource"`
+	}
+	if err := toml.Unmarshal(data, &doc); err != nil {
+		return nil, tomlError(name, err)
+	}
+	out := &Resources{}
+	for k, v := range doc.RAC {
+		line := lines.line("resource_access_control", 0, k)
+		switch k {
+		case "default_access":
+			s, ok := v.(string)
+			if !ok {
+				return nil, &FileError{name, line, "resource_access_control.default_access", errors.New("must be a string")}
+			}
+			a, err := ParseAccess(s)
+			if err != nil {
+				return nil, &FileError{name, line, "resource_access_control.default_access", err}
+			}
+			out.Default = &a
+		case "default_access_allow":
+			b, ok := v.(bool)
+			if !ok {
+				return nil, &FileError{name, line, "resource_access_control." + k, errors.New("must be true or false")}
+			}
+			a := Deny
+			if b {
+				a = Allow
+			}
+			out.Default = &a
+		}
+	}
+	for i, e := range doc.Resource.AccessControl {
+		r, err := ruleFromTOML(e)
+		if err != nil {
+			var fe *fieldError
+			if errors.As(err, &fe) {
+				return nil, &FileError{name, lines.line("resource.access_control", i, fe.key),
+					fmt.Sprintf("resource.access_control[%d].%s", i+1, fe.key), fe.err}
+			}
+			return nil, &FileError{name, lines.line("resource.access_control", i, ""), fmt.Sprintf("resource.access_control[%d]", i+1), err}
+		}
+		r.Source = fmt.Sprintf("%s:%d", name, lines.line("resource.access_control", i, "context"))
+		out.Rules = append(out.Rules, r)
+	}
+	return out, nil
+}
+
+type fieldError struct {
+	key string
+	err error
+}
+
+func (e *fieldError) Error() string { return e.key + ": " + e.err.Error() }
+
+func ruleFromTOML(e map[string]any) (Rule, error) {
+	var r Rule
+	bad := func(key, format string, args ...any) error {
+		return &fieldError{key, fmt.Errorf(format, args...)}
+	}
+	ctx, ok := e["context"].(string)
+	if !ok || ctx == "" {
+		return r, bad("context", "missing, empty or not a string")
+	}
+	r.Context = ctx
+	r.Secured = true // safer than WSO2, where a missing key means unsecured
+	secKey := ""
+	for _, k := range []string{"secure", "secured"} {
+		if v, ok := e[k]; ok {
+			if secKey != "" {
+				return r, bad(k, "both secure and secured are set")
+			}
+			secKey = k
+			b, ok := v.(bool)
+			if !ok {
+				return r, bad(k, "must be true or false")
+			}
+			r.Secured = b
+		}
+	}
+	m, ok := e["http_method"].(string)
+	if !ok {
+		return r, bad("http_method", "missing or not a string (use \"all\" for every method)")
+	}
+	r.Methods = SplitMethods(m)
+	if len(r.Methods) == 0 {
+		return r, bad("http_method", "empty (WSO2 would never match this entry; use \"all\")")
+	}
+	if _, err := newMethodSet(r.Methods); err != nil {
+		return r, bad("http_method", "%v", err)
+	}
+	var err error
+	if r.Permissions, err = stringList(e, "permissions"); err != nil {
+		return r, err
+	}
+	for _, p := range r.Permissions {
+		if err := checkPermission(p); err != nil {
+			return r, bad("permissions", "%v", err)
+		}
+	}
+	if r.Scopes, err = stringList(e, "scopes"); err != nil {
+		return r, err
+	}
+	handlers, err := stringList(e, "allowed_auth_handlers")
+	if err != nil {
+		return r, err
+	}
+	for _, h := range handlers {
+		if strings.EqualFold(h, "all") {
+			r.Handlers = nil
+			break
+		}
+		r.Handlers = append(r.Handlers, HandlerName(h))
+	}
+	for k := range e {
+		switch k {
+		case "context", "secure", "secured", "http_method", "permissions", "scopes", "allowed_auth_handlers":
+		default:
+			if !ignoredKeys[k] {
+				return r, bad(k, "unknown key")
+			}
+			r.Ignored = append(r.Ignored, k)
+		}
+	}
+	sort.Strings(r.Ignored)
+	return r, nil
+}
+
+// stringList reads a list of strings, or one comma-separated string.
+func stringList(e map[string]any, key string) ([]string, error) {
+	v, ok := e[key]
+	if !ok {
+		return nil, nil
+	}
+	var out []string
+	switch v := v.(type) {
+	case string:
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	case []any:
+		for _, x := range v {
+			s, ok := x.(string)
+			if !ok {
+				return nil, &fieldError{key, errors.New("must be a list of strings")}
+			}
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	default:
+		return nil, &fieldError{key, errors.New("must be a string or a list of strings")}
+	}
+	return out, nil
+}
+
+// HandlerName maps WSO2's authentication handler names to this module's
+// (BasicAuthentication -> basic, OAuthAuthentication -> bearer,
+// ClientCertificate -> client_cert). Other names are returned unchanged.
+func HandlerName(s string) string {
+	switch strings.TrimSpace(s) {
+	case "BasicAuthentication":
+		return "basic"
+	case "OAuthAuthentication":
+		return "bearer"
+	case "ClientCertificate":
+		return "client_cert"
+	}
+	return strings.TrimSpace(s)
+}
+
+// tomlError turns a go-toml error into a FileError with a line.
+func tomlError(name string, err error) error {
+	var de *toml.DecodeError
+	var se *toml.StrictMissingError
+	var pe *unstable.ParserError
+	switch {
+	case errors.As(err, &se) && len(se.Errors) > 0:
+		row, _ := se.Errors[0].Position()
+		return &FileError{File: name, Line: row, Field: strings.Join(se.Errors[0].Key(), "."), Err: errors.New("unknown key")}
+	case errors.As(err, &de):
+		row, _ := de.Position()
+		return &FileError{File: name, Line: row, Err: errors.New(de.Error())}
+	case errors.As(err, &pe):
+		return &FileError{File: name, Err: errors.New(pe.Message)}
+	}
+	return &FileError{File: name, Err: err}
+}
+
+// lineIndex maps (table path, entry index, key) to a line.
+type lineIndex map[string][]map[string]int
+
+func (l lineIndex) line(table string, i int, key string) int {
+	entries := l[table]
+	if i >= len(entries) {
+		return 0
+	}
+	if n, ok := entries[i][key]; ok {
+		return n
+	}
+	return entries[i][""]
+}
+
+// keyLines walks a TOML document and records the line of each table header
+// and key, per entry of each array of tables.
+func keyLines(data []byte) (lineIndex, error) {
+	idx := lineIndex{}
+	var p unstable.Parser
+	p.Reset(data)
+	var cur map[string]int
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			path, line := keyPath(&p, e)
+			cur = map[string]int{"": line}
+			if e.Kind == unstable.Table {
+				idx[path] = []map[string]int{cur}
+			} else {
+				idx[path] = append(idx[path], cur)
+			}
+		case unstable.KeyValue:
+			if cur == nil {
+				continue
+			}
+			path, _ := keyPath(&p, e)
+			cur[path] = p.Shape(e.Raw).Start.Line
+		}
+	}
+	return idx, p.Error()
+}
+
+func keyPath(p *unstable.Parser, e *unstable.Node) (string, int) {
+	var parts []string
+	line := 0
+	it := e.Key()
+	for it.Next() {
+		n := it.Node()
+		parts = append(parts, string(n.Data))
+		if line == 0 && n.Raw.Length > 0 {
+			line = p.Shape(n.Raw).Start.Line
+		}
+	}
+	return strings.Join(parts, "."), line
+}

@@ -1,0 +1,72 @@
+package permissions
+
+import (
+	"math/rand"
+	"strings"
+	"testing"
+)
+
+var corpusFiles = []string{
+	"../../shared/corpus/wso2-is-access-control.toml",
+	"../../shared/corpus/wso2-is59-access-control.toml",
+	"../../shared/corpus/wso2-is7-v2-access-control.toml",
+}
+
+func loadCorpus(t testing.TB, path string) *Policy {
+	t.Helper()
+	r, err := LoadResources(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPolicy(r.Rules, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// corpusPaths makes request paths from the corpus's own literals: each rule's
+// literal with tenant prefixes, suffixes, case changes and near misses.
+func corpusPaths(p *Policy, seed int64) []string {
+	rng := rand.New(rand.NewSource(seed))
+	prefixes := []string{"", "/t/carbon.super", "/t/foo.com", "/o/org1", "/x"}
+	suffixes := []string{"", "/", "/123", "/a/b", "x", "/.search", "?"}
+	var out []string
+	for i := range p.rules {
+		lit := p.rules[i].pat.Literal()
+		if !strings.HasPrefix(lit, "/") {
+			lit = "/" + lit
+		}
+		for k := 0; k < 4; k++ {
+			s := prefixes[rng.Intn(len(prefixes))] + lit + suffixes[rng.Intn(len(suffixes))]
+			if rng.Intn(3) == 0 {
+				s = strings.ToUpper(s)
+			}
+			if rng.Intn(4) == 0 && len(s) > 3 {
+				j := 1 + rng.Intn(len(s)-1)
+				s = s[:j] + s[j+1:]
+			}
+			out = append(out, s)
+		}
+	}
+	return append(out, "/", "/scim2/Users", "/api/server/v1/tenants", "/t/a/api/server/v1/tenants", "/unknown")
+}
+
+// TestMatchEqualsNaive checks the candidate index against trying every rule
+// in order, on every corpus, for every method.
+func TestMatchEqualsNaive(t *testing.T) {
+	methods := []string{"GET", "get", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "FOO"}
+	for _, f := range corpusFiles {
+		p := loadCorpus(t, f)
+		n := 0
+		for _, path := range corpusPaths(p, 1) {
+			for _, m := range methods {
+				if got, want := p.Match(m, path), p.MatchNaive(m, path); got != want {
+					t.Errorf("%s: %s %s: Match=%d, MatchNaive=%d", f, m, path, got, want)
+				}
+				n++
+			}
+		}
+		t.Logf("%s: %d decisions compared", f, n)
+	}
+}

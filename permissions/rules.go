@@ -1,0 +1,300 @@
+package permissions
+
+import (
+	"fmt"
+	"math/bits"
+	"strings"
+	"sync"
+)
+
+// Access is what happens to a request that no rule matches.
+type Access uint8
+
+// The two default accesses.
+const (
+	Deny  Access = iota // answer 401 without reading credentials
+	Allow               // pass the request on unauthenticated
+)
+
+// ParseAccess reads "deny" or "allow".
+func ParseAccess(s string) (Access, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "deny":
+		return Deny, nil
+	case "allow":
+		return Allow, nil
+	}
+	return Deny, fmt.Errorf("default_access must be deny or allow, not %q", s)
+}
+
+func (a Access) String() string {
+	if a == Allow {
+		return "allow"
+	}
+	return "deny"
+}
+
+// A Rule is one resource access-control entry.
+type Rule struct {
+	// Context is the pattern: a WSO2 regular expression, or a Caddy path
+	// glob when Glob is set.
+	Context string
+	Glob    bool
+	// Methods lists the HTTP methods the rule covers, in upper case; empty
+	// means all. GET also covers HEAD.
+	Methods []string
+	// Secured rules need an authenticated principal; others pass untouched.
+	Secured bool
+	// Permissions are permission paths such as /permission/admin/login, or
+	// "none".
+	Permissions []string
+	// Scopes are OAuth2 scopes.
+	Scopes []string
+	// Handlers are the authentication handlers allowed on this rule, as
+	// canonical names (basic, bearer, client_cert); empty means all.
+	Handlers []string
+	// Source tells where the rule was written: "file:line" or "Caddyfile".
+	Source string
+	// Ignored lists WSO2 keys that were accepted but are not implemented.
+	Ignored []string
+}
+
+// Options are the policy-wide settings.
+type Options struct {
+	Default Access
+	// AnyPermission makes a rule with several permissions need any one of
+	// them instead of all.
+	AnyPermission bool
+}
+
+// A Role grants permissions and scopes to the users that have it.
+type Role struct {
+	Name        string
+	Permissions []string
+	Scopes      []string
+}
+
+// A Policy is an immutable, compiled list of rules and roles. It is safe for
+// concurrent use.
+type Policy struct {
+	Options
+	rules []compiled
+	roles map[string]int // role name -> bit
+
+	// candidate index
+	always   []uint64           // rules to try for every path
+	exact    map[string][]int32 // "/seg" -> rules whose literal starts with that whole segment
+	prefix   map[string][]int32 // "/se" -> rules whose literal is a prefix of one segment
+	prefLens []int              // distinct key lengths in prefix
+	scan     []scanRule         // literals without '/': checked with strings.Contains
+	pool     sync.Pool          // *[]uint64 scratch bitsets
+}
+
+type scanRule struct {
+	rule int32
+	lit  string
+}
+
+type compiled struct {
+	Rule
+	pat     *Pattern
+	methods methodSet
+	perms   []RoleSet // per permission: the roles that grant it; nil for "none"
+	scopes  []RoleSet // per scope: the roles that hold it
+}
+
+// NewPolicy compiles rules and roles. Rules keep their order: the first
+// rule whose pattern and method match a request wins.
+func NewPolicy(rules []Rule, roles []Role, opts Options) (*Policy, error) {
+	p := &Policy{
+		Options: opts,
+		roles:   make(map[string]int, len(roles)),
+		exact:   map[string][]int32{},
+		prefix:  map[string][]int32{},
+	}
+	for i, r := range roles {
+		if r.Name == "" {
+			return nil, fmt.Errorf("role %d has no name", i+1)
+		}
+		if _, dup := p.roles[r.Name]; dup {
+			return nil, fmt.Errorf("role %q defined twice", r.Name)
+		}
+		p.roles[r.Name] = i
+		for _, perm := range r.Permissions {
+			if err := checkPermission(perm); err != nil {
+				return nil, fmt.Errorf("role %q: %w", r.Name, err)
+			}
+		}
+	}
+	words := (len(rules) + 63) / 64
+	p.always = make([]uint64, words)
+	p.pool.New = func() any { b := make([]uint64, words); return &b }
+	lens := map[int]bool{}
+	for _, r := range rules {
+		c := compiled{Rule: r}
+		var err error
+		if r.Glob {
+			c.pat, err = CompileGlob(r.Context)
+		} else {
+			c.pat, err = CompileRegexp(r.Context)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: context %q: %w", r.Source, r.Context, err)
+		}
+		if c.methods, err = newMethodSet(r.Methods); err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Source, err)
+		}
+		for _, perm := range r.Permissions {
+			if strings.EqualFold(perm, "none") {
+				c.perms = append(c.perms, nil)
+				continue
+			}
+			if err := checkPermission(perm); err != nil {
+				return nil, fmt.Errorf("%s: %w", r.Source, err)
+			}
+			c.perms = append(c.perms, p.grantingRoles(roles, perm))
+		}
+		for _, sc := range r.Scopes {
+			c.scopes = append(c.scopes, p.scopeRoles(roles, sc))
+		}
+		p.rules = append(p.rules, c)
+
+	}
+	p.index(lens)
+	return p, nil
+}
+
+// index files each rule under its most selective key: a whole path segment
+// its required literal contains (the path must have that segment), or the
+// literal's last, partial segment (the path must have a segment starting
+// with it). Rules without a usable literal are tried for every path.
+func (p *Policy) index(lens map[int]bool) {
+	type keys struct {
+		whole   []string
+		partial string
+		scan    string
+	}
+	all := make([]keys, len(p.rules))
+	freq := map[string]int{}
+	for i := range p.rules {
+		lit := p.rules[i].pat.Literal()
+		j := strings.IndexByte(lit, '/')
+		if j < 0 {
+			all[i].scan = lit
+			continue
+		}
+		lit = lit[j:]
+		for {
+			k := strings.IndexByte(lit[1:], '/')
+			if k < 0 {
+				all[i].partial = lit
+				freq["p"+lit]++
+				break
+			}
+			seg := lit[:k+1]
+			all[i].whole = append(all[i].whole, seg)
+			freq["w"+seg]++
+			lit = lit[k+1:]
+		}
+	}
+	for i, k := range all {
+		best, bestN, whole := "", 1<<30, false
+		for _, seg := range k.whole {
+			if n := freq["w"+seg]; n < bestN {
+				best, bestN, whole = seg, n, true
+			}
+		}
+		// a partial segment of one character ("/") selects nothing
+		if k.partial != "" && len(k.partial) > 1 && freq["p"+k.partial] < bestN || best == "" && k.partial != "" {
+			best, whole = k.partial, false
+		}
+		switch {
+		case best != "" && whole:
+			p.exact[best] = append(p.exact[best], int32(i))
+		case best != "":
+			p.prefix[best] = append(p.prefix[best], int32(i))
+			lens[len(best)] = true
+		case k.scan != "":
+			p.scan = append(p.scan, scanRule{int32(i), k.scan})
+		default:
+			p.always[i/64] |= 1 << (i % 64)
+		}
+	}
+	for n := range lens {
+		p.prefLens = append(p.prefLens, n)
+	}
+}
+
+// Len returns the number of rules.
+func (p *Policy) Len() int { return len(p.rules) }
+
+// Rule returns rule i (0-based).
+func (p *Policy) Rule(i int) *Rule { return &p.rules[i].Rule }
+
+// Match returns the index of the first rule whose pattern matches the
+// canonical path and whose methods include method, or -1.
+func (p *Policy) Match(method, path string) int {
+	lower := LowerASCII(path)
+	bp := p.pool.Get().(*[]uint64)
+	set := *bp
+	copy(set, p.always)
+	for _, s := range p.scan {
+		if strings.Contains(lower, s.lit) {
+			set[s.rule/64] |= 1 << (s.rule % 64)
+		}
+	}
+	for i := 0; i < len(lower); i++ {
+		if lower[i] != '/' {
+			continue
+		}
+		end := strings.IndexByte(lower[i+1:], '/')
+		if end < 0 {
+			end = len(lower)
+		} else {
+			end += i + 1
+		}
+		seg := lower[i:end]
+		for _, r := range p.exact[seg] {
+			set[r/64] |= 1 << (r % 64)
+		}
+		for _, n := range p.prefLens {
+			if n <= len(seg) {
+				for _, r := range p.prefix[seg[:n]] {
+					set[r/64] |= 1 << (r % 64)
+				}
+			}
+		}
+	}
+	found := -1
+	m := methodBit(method)
+	for w, word := range set {
+		for word != 0 {
+			i := w*64 + bits.TrailingZeros64(word)
+			word &= word - 1
+			c := &p.rules[i]
+			if c.methods.has(m, method) && c.pat.Match(lower) {
+				found = i
+				break
+			}
+		}
+		if found >= 0 {
+			break
+		}
+	}
+	p.pool.Put(bp)
+	return found
+}
+
+// MatchNaive is Match done the slow, obvious way: every rule's regular
+// expression in order, on RE2. It exists to check Match and to measure it.
+func (p *Policy) MatchNaive(method, path string) int {
+	lower := LowerASCII(path)
+	m := methodBit(method)
+	for i := range p.rules {
+		c := &p.rules[i]
+		if c.methods.has(m, method) && c.pat.matchRE(lower) {
+			return i
+		}
+	}
+	return -1
+}
