@@ -1,0 +1,53 @@
+package caddyauth
+
+import (
+	"errors"
+	"net/http"
+	"time"
+)
+
+// An Authenticator checks one kind of credential. The built-in ones are
+// basic, bearer and client_cert; third parties add theirs as modules in the
+// http.rest_auth.authenticators namespace.
+//
+// The rest_auth handler asks each authenticator allowed on the matched rule,
+// in the configured order, whether its kind of credential is present; the
+// first that says yes is the only one asked to authenticate. An
+// authenticator must not write to the response.
+type Authenticator interface {
+	// Name is the name rules use in allowed_auth_handlers (basic, bearer,
+	// client_cert, ...).
+	Name() string
+	// Present reports whether the request carries this kind of credential.
+	// It must be cheap and must not verify anything.
+	Present(r *http.Request) bool
+	// Authenticate verifies the credential against the store. It returns a
+	// *Denial for a bad credential (401) or a throttled one (429); any other
+	// error means the answer could not be found (503).
+	Authenticate(r *http.Request, s *Store) (*Principal, error)
+	// Challenge is the WWW-Authenticate value for a 401; err is the denial,
+	// or nil when no credential was presented.
+	Challenge(err error) string
+}
+
+// A Denial is an authentication failure with the status and the reason code
+// that the response and the log line carry.
+type Denial struct {
+	Status     int
+	Reason     string        // a reason code such as basic.invalid
+	RetryAfter time.Duration // for 429
+}
+
+func (d *Denial) Error() string { return "denied: " + d.Reason }
+
+// deny is a shorthand for a 401 denial.
+func deny(reason string) *Denial { return &Denial{Status: http.StatusUnauthorized, Reason: reason} }
+
+// asDenial returns err as a Denial, turning unexpected errors into 503.
+func asDenial(err error) *Denial {
+	var d *Denial
+	if errors.As(err, &d) {
+		return d
+	}
+	return &Denial{Status: http.StatusServiceUnavailable, Reason: "auth.unavailable"}
+}

@@ -1,0 +1,243 @@
+package caddyauth
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+
+	"github.com/restauth/caddy-restauth/permissions"
+)
+
+func init() {
+	caddy.RegisterModule(Basic{})
+}
+
+// Limits on Basic credentials, checked before any hashing.
+const (
+	maxBasicHeader = 4096
+	maxPassword    = 1024
+	bcryptMaxBytes = 72
+)
+
+// Basic authenticates HTTP Basic credentials (RFC 7617) against the users
+// files of the rest_auth handler. Its WSO2 name is BasicAuthentication.
+//
+// Passwords are checked with Caddy's own bcrypt and argon2id comparers. An
+// unknown user is checked against a hash with the store's usual parameters,
+// so it costs what a wrong password costs. Verified credentials are cached
+// without their plaintext. Failed checks are throttled per user name and
+// client address.
+type Basic struct {
+	// Realm goes in the WWW-Authenticate challenge. Default: "restricted".
+	Realm string `json:"realm,omitempty"`
+	// ThrottleFailures is how many failed checks per user name and client
+	// address a window allows before answering 429. Default 10; -1 turns
+	// throttling off.
+	ThrottleFailures int `json:"throttle_failures,omitempty"`
+	// ThrottleWindow is the window's length. Default 1m.
+	ThrottleWindow caddy.Duration `json:"throttle_window,omitempty"`
+
+	throttle *throttle
+}
+
+// CaddyModule returns the Caddy module information.
+func (Basic) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.rest_auth.authenticators.basic",
+		New: func() caddy.Module { return new(Basic) },
+	}
+}
+
+// Provision sets defaults.
+func (b *Basic) Provision(ctx caddy.Context) error {
+	if b.Realm == "" {
+		b.Realm = "restricted"
+	}
+	if b.ThrottleFailures == 0 {
+		b.ThrottleFailures = 10
+	}
+	if b.ThrottleWindow == 0 {
+		b.ThrottleWindow = caddy.Duration(time.Minute)
+	}
+	if b.ThrottleFailures > 0 {
+		b.throttle = newThrottle(b.ThrottleFailures, time.Duration(b.ThrottleWindow), 100000)
+	}
+	return nil
+}
+
+// Validate checks the settings.
+func (b *Basic) Validate() error {
+	if strings.ContainsAny(b.Realm, "\"\\\r\n") {
+		return fmt.Errorf("basic: realm must not contain quotes, backslashes or line breaks")
+	}
+	if b.ThrottleFailures < -1 || b.ThrottleWindow < 0 {
+		return fmt.Errorf("basic: throttle must be positive")
+	}
+	return nil
+}
+
+// Name returns "basic".
+func (*Basic) Name() string { return "basic" }
+
+// Present reports whether the Authorization header uses the Basic scheme.
+func (*Basic) Present(r *http.Request) bool {
+	return hasScheme(r.Header.Get("Authorization"), "basic")
+}
+
+// Challenge returns the Basic challenge.
+func (b *Basic) Challenge(error) string {
+	return `Basic realm="` + b.Realm + `", charset="UTF-8"`
+}
+
+// Authenticate checks the Basic credentials.
+func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
+	user, pass, ok := parseBasic(r.Header.Get("Authorization"))
+	if !ok {
+		return nil, deny("cred.malformed")
+	}
+	var tkey string
+	if b.throttle != nil {
+		tkey = user + "\x00" + clientIP(r)
+		if wait := b.throttle.blocked(tkey); wait > 0 {
+			return nil, &Denial{Status: http.StatusTooManyRequests, Reason: "basic.throttled", RetryAfter: wait}
+		}
+	}
+	acct, known := s.lookup(user)
+	if !known {
+		acct = s.fake
+	}
+	var key [32]byte
+	if known {
+		key = credKey(user, acct.hash, []byte(pass))
+		if s.cache.has(key) {
+			return &Principal{User: user, AuthMethod: "basic", Roles: acct.roles, roles: acct.set, known: true}, nil
+		}
+	}
+	good, err := compare(acct, pass)
+	if err != nil {
+		return nil, fmt.Errorf("checking password: %w", err)
+	}
+	if !good || !known {
+		if b.throttle != nil {
+			b.throttle.fail(tkey)
+		}
+		return nil, deny("basic.invalid")
+	}
+	s.cache.add(key)
+	return &Principal{User: user, AuthMethod: "basic", Roles: acct.roles, roles: acct.set, known: true}, nil
+}
+
+// compare checks a password with Caddy's comparers. bcrypt looks at only 72
+// bytes, so a longer password never matches (the hash still runs, to cost
+// the same).
+func compare(a *account, pass string) (bool, error) {
+	switch a.params.Algorithm {
+	case permissions.Bcrypt:
+		ok, err := caddyauth.BcryptHash{}.Compare(a.hash, []byte(pass))
+		return ok && len(pass) <= bcryptMaxBytes, err
+	case permissions.Argon2id:
+		return caddyauth.Argon2idHash{}.Compare(a.hash, []byte(pass))
+	}
+	return false, fmt.Errorf("unknown hash algorithm")
+}
+
+// hasScheme reports whether an Authorization value starts with the scheme
+// (case-insensitive) followed by a space, or is the bare scheme.
+func hasScheme(v, scheme string) bool {
+	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		return false
+	}
+	return len(v) == len(scheme) || v[len(scheme)] == ' '
+}
+
+// parseBasic reads "Basic <base64(user:password)>": one space, padded
+// standard base64, valid UTF-8, split at the first colon, neither part empty.
+func parseBasic(v string) (user, pass string, ok bool) {
+	if len(v) > maxBasicHeader || len(v) < 7 || v[5] != ' ' {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.Strict().DecodeString(v[6:])
+	if err != nil || !utf8.Valid(raw) {
+		return "", "", false
+	}
+	s := string(raw)
+	i := strings.IndexByte(s, ':')
+	if i <= 0 || i == len(s)-1 || len(s)-i-1 > maxPassword {
+		return "", "", false
+	}
+	for _, c := range raw {
+		if c < 0x20 || c == 0x7f {
+			return "", "", false
+		}
+	}
+	return s[:i], s[i+1:], true
+}
+
+// clientIP is Caddy's idea of the client address: the peer, or the address
+// a trusted proxy names. Never a raw X-Forwarded-For.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
+		return ip
+	}
+	return r.RemoteAddr
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	basic [{
+//		realm <realm>
+//		throttle <failures> <window>   # or: throttle off
+//	}]
+func (b *Basic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // handler name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "realm":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			b.Realm = d.Val()
+		case "throttle":
+			args := d.RemainingArgs()
+			if len(args) == 1 && args[0] == "off" {
+				b.ThrottleFailures = -1
+				continue
+			}
+			if len(args) != 2 {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return d.Errf("throttle: failures must be a positive number, not %q", args[0])
+			}
+			w, err := caddy.ParseDuration(args[1])
+			if err != nil || w <= 0 {
+				return d.Errf("throttle: bad window %q", args[1])
+			}
+			b.ThrottleFailures, b.ThrottleWindow = n, caddy.Duration(w)
+		default:
+			return d.Errf("basic: unknown option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ Authenticator         = (*Basic)(nil)
+	_ caddy.Provisioner     = (*Basic)(nil)
+	_ caddy.Validator       = (*Basic)(nil)
+	_ caddyfile.Unmarshaler = (*Basic)(nil)
+)

@@ -1,0 +1,71 @@
+package caddyauth
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"sync"
+)
+
+// credCache remembers verified Basic credentials so that a client sending
+// the same good credentials does not pay for a password hash each time.
+//
+// It never holds a password: an entry's key is an HMAC, under a random
+// per-process key, of the length-prefixed user name, stored hash and
+// password. The stored hash in the key makes a changed password miss at
+// once; a removed user fails before the cache is asked. Only successes are
+// kept, and the cache is bounded.
+type credCache struct {
+	mu  sync.RWMutex
+	m   map[[32]byte]struct{}
+	max int
+}
+
+var cacheKey = func() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return k
+}()
+
+func newCredCache(max int) *credCache {
+	return &credCache{m: make(map[[32]byte]struct{}), max: max}
+}
+
+func credKey(user string, hash, password []byte) [32]byte {
+	mac := hmac.New(sha256.New, cacheKey)
+	var n [4]byte
+	for _, part := range [][]byte{[]byte(user), hash, password} {
+		binary.BigEndian.PutUint32(n[:], uint32(len(part)))
+		mac.Write(n[:])
+		mac.Write(part)
+	}
+	var k [32]byte
+	mac.Sum(k[:0])
+	return k
+}
+
+func (c *credCache) has(k [32]byte) bool {
+	c.mu.RLock()
+	_, ok := c.m[k]
+	c.mu.RUnlock()
+	return ok
+}
+
+func (c *credCache) add(k [32]byte) {
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		// drop about a tenth, in map order (effectively random)
+		n := c.max / 10
+		for old := range c.m {
+			delete(c.m, old)
+			if n--; n <= 0 {
+				break
+			}
+		}
+	}
+	c.m[k] = struct{}{}
+	c.mu.Unlock()
+}

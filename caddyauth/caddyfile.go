@@ -1,0 +1,180 @@
+package caddyauth
+
+import (
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("rest_auth", parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder("rest_auth", httpcaddyfile.After, "basic_auth")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var ra Handler
+	err := ra.UnmarshalCaddyfile(h.Dispenser)
+	return &ra, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	rest_auth [<matcher>] {
+//		name <name>
+//		users <file>...
+//		resources <file>...
+//		default_access deny|allow
+//		permission_match all|any
+//		cors_preflight on|off
+//		forward_identity
+//		resource <path-pattern> [<methods>] [<permission>...]
+//		resource <path-pattern> [<methods>] {
+//			secured true|false
+//			permissions <permission>...
+//			scopes <scope>...
+//			auth_handlers <handler>...
+//		}
+//		basic [{ ... }]
+//		<authenticator> [{ ... }]   # bearer, client_cert or a third party's
+//	}
+//
+// Authenticators are tried in the order written; with none, basic alone.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "name":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Name = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "users", "resources":
+			key := d.Val()
+			files := d.RemainingArgs()
+			if len(files) == 0 {
+				return d.ArgErr()
+			}
+			if key == "users" {
+				h.Users = append(h.Users, files...)
+			} else {
+				h.Resources = append(h.Resources, files...)
+			}
+		case "default_access":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			if v := d.Val(); v != "deny" && v != "allow" {
+				return d.Errf("default_access must be deny or allow, not %q", v)
+			}
+			h.DefaultAccess = d.Val()
+		case "permission_match":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			if v := d.Val(); v != "all" && v != "any" {
+				return d.Errf("permission_match must be all or any, not %q", v)
+			}
+			h.PermissionMatch = d.Val()
+		case "cors_preflight":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			on, err := onOff(d)
+			if err != nil {
+				return err
+			}
+			h.CORSPreflight = &on
+		case "forward_identity":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.ForwardIdentity = true
+		case "resource":
+			rc, err := parseResource(d)
+			if err != nil {
+				return err
+			}
+			h.Rules = append(h.Rules, rc)
+		default:
+			name := d.Val()
+			unm, err := caddyfile.UnmarshalModule(d, "http.rest_auth.authenticators."+name)
+			if err != nil {
+				if strings.Contains(err.Error(), "module not registered") {
+					return d.Errf("unknown rest_auth option or authenticator %q", name)
+				}
+				return err
+			}
+			var warnings []caddyconfig.Warning
+			h.AuthenticatorsRaw = append(h.AuthenticatorsRaw, caddyconfig.JSONModuleObject(unm, "handler", name, &warnings))
+		}
+	}
+	return nil
+}
+
+// parseResource reads a resource line, and its block if it has one.
+func parseResource(d *caddyfile.Dispenser) (RuleConfig, error) {
+	var rc RuleConfig
+	if !d.NextArg() {
+		return rc, d.ArgErr()
+	}
+	rc.Path = d.Val()
+	if !strings.HasPrefix(rc.Path, "/") && !strings.HasPrefix(rc.Path, "*") {
+		return rc, d.Errf("resource path %q must start with / or *", rc.Path)
+	}
+	args := d.RemainingArgs()
+	if len(args) > 0 && !strings.HasPrefix(args[0], "/") && !strings.EqualFold(args[0], "none") {
+		if !strings.EqualFold(args[0], "all") {
+			rc.Methods = []string{strings.ToUpper(args[0])}
+		}
+		args = args[1:]
+	}
+	rc.Permissions = args
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "secured":
+			if !d.NextArg() {
+				return rc, d.ArgErr()
+			}
+			var b bool
+			switch d.Val() {
+			case "true":
+				b = true
+			case "false":
+			default:
+				return rc, d.Errf("secured must be true or false, not %q", d.Val())
+			}
+			rc.Secured = &b
+		case "permissions":
+			rc.Permissions = append(rc.Permissions, d.RemainingArgs()...)
+		case "scopes":
+			rc.Scopes = append(rc.Scopes, d.RemainingArgs()...)
+		case "auth_handlers":
+			rc.AuthHandlers = append(rc.AuthHandlers, d.RemainingArgs()...)
+		default:
+			return rc, d.Errf("unknown resource option %q", d.Val())
+		}
+	}
+	return rc, nil
+}
+
+func onOff(d *caddyfile.Dispenser) (bool, error) {
+	switch d.Val() {
+	case "on", "true":
+		return true, nil
+	case "off", "false":
+		return false, nil
+	}
+	return false, d.Errf("expected on or off, not %q", d.Val())
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

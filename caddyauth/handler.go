@@ -1,0 +1,245 @@
+// Package caddyauth is the Caddy glue of caddy-restauth: the rest_auth HTTP
+// handler, its Caddyfile directive and the built-in authenticators.
+package caddyauth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/restauth/caddy-restauth/permissions"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler authenticates and authorizes REST API requests the way WSO2
+// Identity Server does: the first resource rule whose context pattern and
+// method match the request decides whether credentials are needed and which
+// permissions or scopes the caller must hold.
+//
+// Requests that are denied never reach the next handler: they get a JSON
+// body with 400, 401, 403, 429 or 503.
+type Handler struct {
+	// Name identifies this handler in the admin API and in logs.
+	Name string `json:"name,omitempty"`
+	// Users are users.toml files: roles with permissions and scopes, and
+	// users with password hashes and roles.
+	Users []string `json:"users,omitempty"`
+	// Resources are files in WSO2's deployment.toml form
+	// ([[resource.access_control]] entries). Their rules come after Rules.
+	Resources []string `json:"resources,omitempty"`
+	// DefaultAccess is "deny" (the default) or "allow": what happens to a
+	// request no rule matches. It wins over the files' default_access.
+	DefaultAccess string `json:"default_access,omitempty"`
+	// PermissionMatch is "all" (the default) or "any": whether a rule with
+	// several permissions needs all of them or one.
+	PermissionMatch string `json:"permission_match,omitempty"`
+	// CORSPreflight passes CORS preflight requests (OPTIONS with Origin and
+	// Access-Control-Request-Method) on unauthenticated. Default true.
+	CORSPreflight *bool `json:"cors_preflight,omitempty"`
+	// ForwardIdentity sets X-Restauth-User, X-Restauth-Roles,
+	// X-Restauth-Scopes and X-Restauth-Auth-Method on the request for the
+	// upstream. Client-sent copies are deleted whether or not it is set.
+	ForwardIdentity bool `json:"forward_identity,omitempty"`
+	// Rules are resource rules written in the Caddyfile. They are tried
+	// before the rules of Resources files, in order.
+	Rules []RuleConfig `json:"rules,omitempty"`
+	// AuthenticatorsRaw are the authentication handlers, tried in this
+	// order. Default: basic alone.
+	AuthenticatorsRaw []json.RawMessage `json:"authenticators,omitempty" caddy:"namespace=http.rest_auth.authenticators inline_key=handler"`
+
+	authenticators []Authenticator
+	store          *atomic.Pointer[Store]
+	defaultAccess  *permissions.Access
+	logger         *zap.Logger
+}
+
+// RuleConfig is a resource rule written in the Caddyfile or JSON config.
+type RuleConfig struct {
+	// Path is a Caddy path-matcher pattern such as /api/* (case-insensitive,
+	// whole path).
+	Path string `json:"path"`
+	// Methods the rule covers; empty means all. GET also covers HEAD.
+	Methods []string `json:"methods,omitempty"`
+	// Secured: whether the rule needs an authenticated caller. Default true.
+	Secured *bool `json:"secured,omitempty"`
+	// Permissions needed, such as /permission/admin/login, or none.
+	Permissions []string `json:"permissions,omitempty"`
+	// Scopes needed.
+	Scopes []string `json:"scopes,omitempty"`
+	// AuthHandlers are the authentication handlers allowed on the rule
+	// (basic, bearer, client_cert or WSO2's names); empty means all.
+	AuthHandlers []string `json:"auth_handlers,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.rest_auth",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision loads the authenticators and the files and compiles the policy.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.store = new(atomic.Pointer[Store])
+	if h.DefaultAccess != "" {
+		a, err := permissions.ParseAccess(h.DefaultAccess)
+		if err != nil {
+			return err
+		}
+		h.defaultAccess = &a
+	}
+	if len(h.AuthenticatorsRaw) == 0 {
+		h.AuthenticatorsRaw = []json.RawMessage{json.RawMessage(`{"handler":"basic"}`)}
+	}
+	mods, err := ctx.LoadModule(h, "AuthenticatorsRaw")
+	if err != nil {
+		return fmt.Errorf("loading authenticators: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, m := range mods.([]any) {
+		a := m.(Authenticator)
+		if seen[a.Name()] {
+			return fmt.Errorf("authenticator %q configured twice", a.Name())
+		}
+		seen[a.Name()] = true
+		h.authenticators = append(h.authenticators, a)
+	}
+	s, err := h.load()
+	if err != nil {
+		return err
+	}
+	h.store.Store(s)
+	return nil
+}
+
+// load reads the users and resources files and compiles a new Store. It
+// changes nothing: the caller swaps the result in.
+func (h *Handler) load() (*Store, error) {
+	var rules []permissions.Rule
+	for i, rc := range h.Rules {
+		r, err := rc.rule()
+		if err != nil {
+			return nil, fmt.Errorf("rule %d (%s): %w", i+1, rc.Path, err)
+		}
+		rules = append(rules, r)
+	}
+	var fileDefault *permissions.Access
+	var fileDefaultFrom string
+	for _, path := range h.Resources {
+		res, err := permissions.LoadResources(path)
+		if err != nil {
+			return nil, err
+		}
+		if res.Default != nil {
+			if fileDefault != nil && *fileDefault != *res.Default && h.defaultAccess == nil {
+				return nil, fmt.Errorf("%s: default_access %s disagrees with %s (%s); set default_access in the Caddyfile",
+					path, res.Default, fileDefaultFrom, fileDefault)
+			}
+			fileDefault, fileDefaultFrom = res.Default, path
+		}
+		rules = append(rules, res.Rules...)
+	}
+	opts := permissions.Options{Default: permissions.Deny}
+	switch {
+	case h.defaultAccess != nil:
+		opts.Default = *h.defaultAccess
+	case fileDefault != nil:
+		opts.Default = *fileDefault
+	}
+	switch strings.ToLower(h.PermissionMatch) {
+	case "", "all":
+	case "any":
+		opts.AnyPermission = true
+	default:
+		return nil, fmt.Errorf("permission_match must be all or any, not %q", h.PermissionMatch)
+	}
+	var users *permissions.Users
+	if len(h.Users) > 0 {
+		var err error
+		if users, err = permissions.LoadUsers(h.Users...); err != nil {
+			return nil, err
+		}
+	}
+	s, err := newStore(rules, users, opts)
+	if err != nil {
+		return nil, err
+	}
+	h.warnUnknownHandlers(s)
+	return s, nil
+}
+
+// warnUnknownHandlers logs rules that allow only handlers this rest_auth does
+// not have: no credential can pass them.
+func (h *Handler) warnUnknownHandlers(s *Store) {
+	if h.logger == nil {
+		return
+	}
+	have := map[string]bool{}
+	for _, a := range h.authenticators {
+		have[a.Name()] = true
+	}
+	for i := 0; i < s.Policy.Len(); i++ {
+		r := s.Policy.Rule(i)
+		for _, name := range r.Handlers {
+			if !have[name] {
+				h.logger.Warn("rule names an authentication handler that is not configured",
+					zap.String("rule", r.Source), zap.String("auth_handler", name))
+			}
+		}
+	}
+}
+
+func (rc RuleConfig) rule() (permissions.Rule, error) {
+	if rc.Path == "" || rc.Path[0] != '/' && rc.Path[0] != '*' {
+		return permissions.Rule{}, errors.New("path must start with / or *")
+	}
+	r := permissions.Rule{
+		Context:     rc.Path,
+		Glob:        true,
+		Secured:     rc.Secured == nil || *rc.Secured,
+		Permissions: rc.Permissions,
+		Scopes:      rc.Scopes,
+		Source:      "Caddyfile",
+	}
+	for _, m := range rc.Methods {
+		r.Methods = append(r.Methods, permissions.SplitMethods(m)...)
+	}
+	for _, a := range rc.AuthHandlers {
+		if strings.EqualFold(a, "all") {
+			r.Handlers = nil
+			break
+		}
+		r.Handlers = append(r.Handlers, permissions.HandlerName(a))
+	}
+	return r, nil
+}
+
+// Validate checks the configuration.
+func (h *Handler) Validate() error {
+	if h.store == nil || h.store.Load() == nil {
+		return errors.New("rest_auth: not provisioned")
+	}
+	return nil
+}
+
+// Cleanup releases resources.
+func (h *Handler) Cleanup() error { return nil }
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

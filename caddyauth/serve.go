@@ -1,0 +1,221 @@
+package caddyauth
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/restauth/caddy-restauth/permissions"
+)
+
+// Identity headers set for the upstream with forward_identity.
+const (
+	HeaderUser       = "X-Restauth-User"
+	HeaderRoles      = "X-Restauth-Roles"
+	HeaderScopes     = "X-Restauth-Scopes"
+	HeaderAuthMethod = "X-Restauth-Auth-Method"
+)
+
+// ServeHTTP runs the pipeline: canonical path, rule, authentication,
+// authorization; then the next handler with the principal in the context.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	stripIdentityHeaders(r.Header)
+	s := h.store.Load()
+
+	if len(r.Header.Values("Authorization")) > 1 {
+		return h.refuse(w, r, "", nil, &Denial{Status: http.StatusBadRequest, Reason: "cred.multiple"}, nil)
+	}
+	path, err := permissions.Canonicalize(r.URL.EscapedPath())
+	if err != nil {
+		return h.refuse(w, r, "", nil, &Denial{Status: http.StatusBadRequest, Reason: "path.noncanonical"}, nil)
+	}
+	if path != r.URL.Path {
+		// forward what was authorized: the decoded path with '/' runs collapsed
+		r.URL.Path, r.URL.RawPath = path, ""
+	}
+	if h.corsPreflight() && r.Method == http.MethodOptions &&
+		r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+		return next.ServeHTTP(w, r)
+	}
+
+	i := s.Policy.Match(r.Method, path)
+	if i < 0 {
+		if s.Policy.Default == permissions.Allow {
+			return next.ServeHTTP(w, r)
+		}
+		return h.refuse(w, r, path, nil, deny("authz.no_rule"), h.authenticators)
+	}
+	rule := s.Policy.Rule(i)
+	if !rule.Secured {
+		return next.ServeHTTP(w, r)
+	}
+
+	allowed := h.allowedOn(rule)
+	var auth Authenticator
+	for _, a := range allowed {
+		if a.Present(r) {
+			auth = a
+			break
+		}
+	}
+	if auth == nil {
+		return h.refuse(w, r, path, rule, deny("cred.missing"), allowed)
+	}
+	p, err := h.authenticate(auth, r, s)
+	if err != nil {
+		d := asDenial(err)
+		if d.Status == http.StatusServiceUnavailable {
+			h.logger.Error("authentication failed", zap.String("auth_method", auth.Name()), zap.Error(err))
+		}
+		return h.refuse(w, r, path, rule, d, []Authenticator{auth})
+	}
+	sub := s.subject(p)
+	if verdict := s.Policy.Authorize(i, &sub); verdict != permissions.Granted {
+		d := &Denial{Status: http.StatusForbidden, Reason: "authz.denied"}
+		if p.Token && verdict == permissions.MissingScope {
+			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
+		}
+		return h.refuseAs(w, r, path, rule, d, nil, p)
+	}
+
+	if ce := h.logger.Check(zap.DebugLevel, "request granted"); ce != nil {
+		ce.Write(zap.String("handler", h.Name), zap.String("user", p.User), zap.String("auth_method", p.AuthMethod),
+			zap.String("method", r.Method), zap.String("path", path), zap.String("rule", rule.Source))
+	}
+	h.setIdentity(r, p)
+	return next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
+}
+
+// authenticate runs an authenticator and turns a panic into a denial, so a
+// bug in a handler fails closed rather than taking the request through.
+func (h *Handler) authenticate(a Authenticator, r *http.Request, s *Store) (p *Principal, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.logger.Error("authenticator panicked", zap.String("auth_method", a.Name()), zap.Any("panic", v))
+			p, err = nil, &Denial{Status: http.StatusServiceUnavailable, Reason: "auth.unavailable"}
+		}
+	}()
+	p, err = a.Authenticate(r, s)
+	if err == nil && (p == nil || p.User == "") {
+		return nil, deny("auth.no_principal")
+	}
+	if p != nil && p.AuthMethod == "" {
+		p.AuthMethod = a.Name()
+	}
+	return p, err
+}
+
+func (h *Handler) corsPreflight() bool { return h.CORSPreflight == nil || *h.CORSPreflight }
+
+// allowedOn returns the configured authenticators that the rule allows, in
+// the configured order.
+func (h *Handler) allowedOn(rule *permissions.Rule) []Authenticator {
+	if len(rule.Handlers) == 0 {
+		return h.authenticators
+	}
+	var out []Authenticator
+	for _, a := range h.authenticators {
+		for _, name := range rule.Handlers {
+			if a.Name() == name {
+				out = append(out, a)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// setIdentity fills the placeholders and, with forward_identity, the
+// headers for the upstream.
+func (h *Handler) setIdentity(r *http.Request, p *Principal) {
+	roles := strings.Join(p.Roles, ",")
+	scopes := strings.Join(p.Scopes, " ")
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.auth.user.id", p.User)
+		repl.Set("http.auth.user.roles", roles)
+		repl.Set("http.auth.user.scopes", scopes)
+		repl.Set("http.auth.user.auth_method", p.AuthMethod)
+	}
+	if h.ForwardIdentity {
+		r.Header.Set(HeaderUser, p.User)
+		r.Header.Set(HeaderRoles, roles)
+		r.Header.Set(HeaderScopes, scopes)
+		r.Header.Set(HeaderAuthMethod, p.AuthMethod)
+	}
+}
+
+// stripIdentityHeaders deletes every client-sent copy of the identity
+// headers, in any case and with '_' for '-'.
+func stripIdentityHeaders(hdr http.Header) {
+	for name := range hdr {
+		if len(name) > 11 && strings.EqualFold(strings.ReplaceAll(name[:11], "_", "-"), "x-restauth-") {
+			delete(hdr, name)
+		}
+	}
+}
+
+// refuse answers a denial: status, challenges, JSON body, one log line.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, path string, rule *permissions.Rule, d *Denial, challengers []Authenticator) error {
+	return h.refuseAs(w, r, path, rule, d, challengers, nil)
+}
+
+func (h *Handler) refuseAs(w http.ResponseWriter, r *http.Request, path string, rule *permissions.Rule, d *Denial, challengers []Authenticator, p *Principal) error {
+	hdr := w.Header()
+	if d.Status == http.StatusUnauthorized {
+		for _, a := range challengers {
+			var err error
+			if d.Reason != "cred.missing" && d.Reason != "authz.no_rule" {
+				err = d
+			}
+			hdr.Add("WWW-Authenticate", a.Challenge(err))
+		}
+	}
+	if d.Status == http.StatusTooManyRequests && d.RetryAfter > 0 {
+		hdr.Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds()+0.999)))
+	}
+	fields := []zap.Field{
+		zap.String("handler", h.Name),
+		zap.Int("status", d.Status),
+		zap.String("reason", d.Reason),
+		zap.String("remote_ip", clientIP(r)),
+		zap.String("method", r.Method),
+	}
+	if path != "" {
+		fields = append(fields, zap.String("path", path))
+	}
+	if rule != nil {
+		fields = append(fields, zap.String("rule", rule.Source))
+	}
+	if p != nil {
+		fields = append(fields, zap.String("user", p.User), zap.String("auth_method", p.AuthMethod))
+	}
+	h.logger.Info("request denied", fields...)
+	writeError(w, d.Status)
+	return nil
+}
+
+// Bodies of denials: WSO2's shape, fixed text, nothing from the request.
+var errorBodies = map[int]string{
+	http.StatusBadRequest:         `{"code":400,"message":"Bad Request","description":"The request is malformed or ambiguous."}`,
+	http.StatusUnauthorized:       `{"code":401,"message":"Unauthorized","description":"Authentication is required, or the credentials are not valid."}`,
+	http.StatusForbidden:          `{"code":403,"message":"Forbidden","description":"The caller may not use this resource."}`,
+	http.StatusTooManyRequests:    `{"code":429,"message":"Too Many Requests","description":"Too many failed attempts; try again later."}`,
+	http.StatusServiceUnavailable: `{"code":503,"message":"Service Unavailable","description":"Authentication could not be completed; try again later."}`,
+}
+
+func writeError(w http.ResponseWriter, status int) {
+	body, ok := errorBodies[status]
+	if !ok {
+		status, body = http.StatusServiceUnavailable, errorBodies[http.StatusServiceUnavailable]
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}

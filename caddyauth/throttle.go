@@ -1,0 +1,77 @@
+package caddyauth
+
+import (
+	"sync"
+	"time"
+)
+
+// throttle counts failures per key in fixed windows: once a key has failed
+// max times in a window, it is blocked until the window ends.
+type throttle struct {
+	mu      sync.Mutex
+	max     int
+	window  time.Duration
+	limit   int // most keys tracked
+	entries map[string]*tentry
+	now     func() time.Time
+}
+
+type tentry struct {
+	start time.Time
+	fails int
+}
+
+func newThrottle(max int, window time.Duration, limit int) *throttle {
+	return &throttle{max: max, window: window, limit: limit, entries: map[string]*tentry{}, now: time.Now}
+}
+
+// blocked returns how long key must still wait, or 0.
+func (t *throttle) blocked(key string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[key]
+	if !ok {
+		return 0
+	}
+	left := t.window - t.now().Sub(e.start)
+	if left <= 0 {
+		delete(t.entries, key)
+		return 0
+	}
+	if e.fails >= t.max {
+		return left
+	}
+	return 0
+}
+
+// fail records a failure for key.
+func (t *throttle) fail(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	e, ok := t.entries[key]
+	if !ok || now.Sub(e.start) >= t.window {
+		if !ok && len(t.entries) >= t.limit {
+			t.prune(now)
+		}
+		t.entries[key] = &tentry{start: now, fails: 1}
+		return
+	}
+	e.fails++
+}
+
+// prune drops expired entries; if none expired, it drops the oldest half's
+// worth in map order, so memory stays bounded under a flood of new keys.
+func (t *throttle) prune(now time.Time) {
+	for k, e := range t.entries {
+		if now.Sub(e.start) >= t.window {
+			delete(t.entries, k)
+		}
+	}
+	for k := range t.entries {
+		if len(t.entries) < t.limit/2 {
+			break
+		}
+		delete(t.entries, k)
+	}
+}
