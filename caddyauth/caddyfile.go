@@ -133,7 +133,11 @@ func parseResource(d *caddyfile.Dispenser) (RuleConfig, error) {
 	args := d.RemainingArgs()
 	if len(args) > 0 && !strings.HasPrefix(args[0], "/") && !strings.EqualFold(args[0], "none") {
 		if !strings.EqualFold(args[0], "all") {
-			rc.Methods = []string{strings.ToUpper(args[0])}
+			for _, m := range strings.Split(args[0], ",") {
+				if m = strings.TrimSpace(m); m != "" {
+					rc.Methods = append(rc.Methods, strings.ToUpper(m))
+				}
+			}
 		}
 		args = args[1:]
 	}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds Caddy with the README's command (go run ./cmd/build), starts
+# Caddyfile.example, and checks the README's curl walk-through: 200, 401, 403.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+go run ./cmd/build
+export XDG_DATA_HOME XDG_CONFIG_HOME
+XDG_DATA_HOME="$(mktemp -d)"
+XDG_CONFIG_HOME="$(mktemp -d)"
+./caddy run --config Caddyfile.example --adapter caddyfile >/tmp/restauth-example.log 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do
+	curl -sk -o /dev/null https://localhost:8443/health && break
+	sleep 0.2
+done
+
+fail=0
+check() { # want, curl args...
+	local want=$1; shift
+	local got
+	got=$(curl -sk -o /dev/null -w '%{http_code}' "$@")
+	if [ "$got" != "$want" ]; then
+		echo "FAIL: curl $* -> $got, want $want"; fail=1
+	else
+		echo "ok:   curl $* -> $got"
+	fi
+}
+U=https://localhost:8443
+check 200 $U/health
+check 401 $U/api/identity/user/v1.0/me
+check 200 -u alice:alice-pass $U/api/identity/user/v1.0/me
+check 401 -u alice:wrong $U/api/identity/user/v1.0/me
+check 200 -u alice:alice-pass $U/scim2/Users
+check 403 -u bob:bob-pass $U/scim2/Users
+check 403 -u alice:alice-pass $U/admin/settings
+check 200 -u admin:admin-pass $U/admin/settings
+check 401 -u admin:admin-pass $U/not/in/any/rule
+check 400 --path-as-is -u admin:admin-pass "$U/scim2/../admin/settings"
+body=$(curl -sk -u alice:alice-pass $U/api/identity/user/v1.0/me)
+[ "$body" = '{"user":"alice","roles":"user-manager,everyone","auth_method":"basic"}' ] || { echo "FAIL: body $body"; fail=1; }
+if [ $fail -ne 0 ]; then
+	cat /tmp/restauth-example.log
+	exit 1
+fi
+echo "example: 11 passed, 0 failed"
