@@ -111,11 +111,11 @@ func TestWSO2CorpusAuthorize(t *testing.T) {
 		{"GET", "/scim2/Users", sub("list"), Granted},
 		{"GET", "/scim2/Users", sub("admin"), Granted},
 		{"GET", "/scim2/Users", sub("login"), MissingPermission},
-		{"GET", "/scim2/Me", sub("login"), Granted},                        // none
-		{"GET", "/scim2/Me", sub(), Granted},                               // none: any authenticated
-		{"GET", "/api/server/v1/foo", sub("identity"), Granted},            // rule permission has a trailing /
-		{"GET", "/scim2/Users", token("internal_user_mgt_list"), Granted},  // scopes for tokens
-		{"GET", "/scim2/Users", token("internal_login"), MissingScope},     // even if the user had the permission
+		{"GET", "/scim2/Me", sub("login"), Granted},                                                  // none
+		{"GET", "/scim2/Me", sub(), Granted},                                                         // none: any authenticated
+		{"GET", "/api/server/v1/foo", sub("identity"), Granted},                                      // rule permission has a trailing /
+		{"GET", "/scim2/Users", token("internal_user_mgt_list"), Granted},                            // scopes for tokens
+		{"GET", "/scim2/Users", token("internal_login"), MissingScope},                               // even if the user had the permission
 		{"POST", "/api/identity/recovery/v0.9/x", token("internal_identity_mgt_view"), MissingScope}, // all four needed
 		{"POST", "/api/identity/recovery/v0.9/x", token("internal_identity_mgt_view", "internal_identity_mgt_update", "internal_identity_mgt_create", "internal_identity_mgt_delete"), Granted},
 		{"GET", "/api/users/v1/me", sub(), Granted},
