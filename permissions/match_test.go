@@ -7,9 +7,9 @@ import (
 )
 
 var corpusFiles = []string{
-	"../../shared/corpus/wso2-is-access-control.toml",
-	"../../shared/corpus/wso2-is59-access-control.toml",
-	"../../shared/corpus/wso2-is7-v2-access-control.toml",
+	"testdata/corpus/wso2-is-access-control.toml",
+	"testdata/corpus/wso2-is59-access-control.toml",
+	"testdata/corpus/wso2-is7-v2-access-control.toml",
 }
 
 func loadCorpus(t testing.TB, path string) *Policy {
