@@ -215,13 +215,7 @@ func (rc RuleConfig) rule() (permissions.Rule, error) {
 	for _, m := range rc.Methods {
 		r.Methods = append(r.Methods, permissions.SplitMethods(m)...)
 	}
-	for _, a := range rc.AuthHandlers {
-		if strings.EqualFold(a, "all") {
-			r.Handlers = nil
-			break
-		}
-		r.Handlers = append(r.Handlers, permissions.HandlerName(a))
-	}
+	r.Handlers = permissions.HandlerNames(rc.AuthHandlers)
 	return r, nil
 }
 

@@ -315,13 +315,7 @@ func ruleFromTOML(e map[string]any) (Rule, error) {
 	if err != nil {
 		return r, err
 	}
-	for _, h := range handlers {
-		if strings.EqualFold(h, "all") {
-			r.Handlers = nil
-			break
-		}
-		r.Handlers = append(r.Handlers, HandlerName(h))
-	}
+	r.Handlers = HandlerNames(handlers)
 	for k := range e {
 		switch k {
 		case "context", "secure", "secured", "http_method", "permissions", "scopes", "allowed_auth_handlers":
@@ -364,6 +358,19 @@ func stringList(e map[string]any, key string) ([]string, error) {
 		return nil, &fieldError{key, errors.New("must be a string or a list of strings")}
 	}
 	return out, nil
+}
+
+// HandlerNames maps a rule's allowed handlers to this module's names; a
+// list containing "all" means every handler (nil).
+func HandlerNames(list []string) []string {
+	var out []string
+	for _, h := range list {
+		if strings.EqualFold(strings.TrimSpace(h), "all") {
+			return nil
+		}
+		out = append(out, HandlerName(h))
+	}
+	return out
 }
 
 // HandlerName maps WSO2's authentication handler names to this module's

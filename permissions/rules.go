@@ -129,7 +129,6 @@ func NewPolicy(rules []Rule, roles []Role, opts Options) (*Policy, error) {
 	words := (len(rules) + 63) / 64
 	p.always = make([]uint64, words)
 	p.pool.New = func() any { b := make([]uint64, words); return &b }
-	lens := map[int]bool{}
 	for _, r := range rules {
 		c := compiled{Rule: r}
 		var err error
@@ -160,7 +159,7 @@ func NewPolicy(rules []Rule, roles []Role, opts Options) (*Policy, error) {
 		p.rules = append(p.rules, c)
 
 	}
-	p.index(lens)
+	p.index()
 	return p, nil
 }
 
@@ -168,7 +167,8 @@ func NewPolicy(rules []Rule, roles []Role, opts Options) (*Policy, error) {
 // its required literal contains (the path must have that segment), or the
 // literal's last, partial segment (the path must have a segment starting
 // with it). Rules without a usable literal are tried for every path.
-func (p *Policy) index(lens map[int]bool) {
+func (p *Policy) index() {
+	lens := map[int]bool{}
 	type keys struct {
 		whole   []string
 		partial string
