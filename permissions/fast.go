@@ -3,115 +3,163 @@ package permissions
 import (
 	"regexp/syntax"
 	"strings"
+	"unicode/utf8"
 )
 
 // A glob is the fast form of the patterns WSO2's lists are made of: literal
 // text, (.*), (.+), (/?) and a leading ^. It matches without a regular
-// expression engine. Patterns with anything else run on RE2.
-type glob []token
+// expression engine, in time linear in the path. Patterns with anything
+// else run on RE2.
+//
+// Optional literals such as (/?) are expanded when the glob is built, so a
+// glob is a short list of variants, each a plain run of literals and stars;
+// a path matches when any variant does.
+type glob [][]token
+
+// maxOptional bounds the optional literals of a glob (2^n variants).
+const maxOptional = 3
 
 type token struct {
-	kind byte   // 'l' literal, '*' any run, 'o' optional literal
-	lit  string // for 'l' and 'o'
-	min  int    // for '*': the least number of characters
+	lit string // literal text; "" for a star
+	min int    // for a star: the least number of characters
 }
+
+func (t token) star() bool { return t.lit == "" }
 
 // toGlob returns the fast form of a parsed, lower-cased piece, or nil.
 func toGlob(re *syntax.Regexp) glob {
-	var subs []*syntax.Regexp
-	if re.Op == syntax.OpConcat {
-		subs = re.Sub
-	} else {
-		subs = []*syntax.Regexp{re}
+	var flat []*syntax.Regexp
+	if !flatten(re, &flat) {
+		return nil
 	}
-	var g glob
-	for i, s := range subs {
-		for s.Op == syntax.OpCapture {
-			s = s.Sub[0]
-		}
+	variants := [][]token{nil}
+	optional := 0
+	for i, s := range flat {
 		switch {
 		case s.Op == syntax.OpEmptyMatch:
 		case s.Op == syntax.OpBeginText && i == 0:
 		case s.Op == syntax.OpLiteral && s.Flags&syntax.FoldCase == 0:
-			if n := len(g); n > 0 && g[n-1].kind == 'l' {
-				g[n-1].lit += string(s.Rune)
-			} else {
-				g = append(g, token{kind: 'l', lit: string(s.Rune)})
+			for j := range variants {
+				variants[j] = appendLit(variants[j], string(s.Rune))
 			}
 		case (s.Op == syntax.OpStar || s.Op == syntax.OpPlus) && isAnyChar(s.Sub[0]):
 			min := 0
 			if s.Op == syntax.OpPlus {
 				min = 1
 			}
-			if n := len(g); n > 0 && g[n-1].kind == '*' {
-				g[n-1].min += min
-			} else {
-				g = append(g, token{kind: '*', min: min})
+			for j := range variants {
+				variants[j] = appendStar(variants[j], min)
 			}
 		case s.Op == syntax.OpQuest && s.Sub[0].Op == syntax.OpLiteral && s.Sub[0].Flags&syntax.FoldCase == 0:
-			g = append(g, token{kind: 'o', lit: string(s.Sub[0].Rune)})
-		case s.Op == syntax.OpConcat:
-			sub := toGlob(s)
-			if sub == nil {
+			if optional++; optional > maxOptional {
 				return nil
 			}
-			g = append(g, sub...)
+			lit := string(s.Sub[0].Rune)
+			n := len(variants)
+			for j := 0; j < n; j++ {
+				with := appendLit(append([]token(nil), variants[j]...), lit)
+				variants = append(variants, with)
+			}
 		default:
 			return nil
 		}
 	}
-	if g == nil {
-		g = glob{}
+	return glob(variants)
+}
+
+// flatten lists the parts of nested concatenations and captures in order.
+func flatten(re *syntax.Regexp, out *[]*syntax.Regexp) bool {
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
 	}
-	return g
+	if re.Op != syntax.OpConcat {
+		*out = append(*out, re)
+		return true
+	}
+	for _, s := range re.Sub {
+		if !flatten(s, out) {
+			return false
+		}
+	}
+	return true
+}
+
+func appendLit(v []token, lit string) []token {
+	if n := len(v); n > 0 && !v[n-1].star() {
+		v[n-1].lit += lit
+		return v
+	}
+	return append(v, token{lit: lit})
+}
+
+func appendStar(v []token, min int) []token {
+	if n := len(v); n > 0 && v[n-1].star() {
+		v[n-1].min += min
+		return v
+	}
+	return append(v, token{min: min})
 }
 
 func isAnyChar(re *syntax.Regexp) bool {
 	return re.Op == syntax.OpAnyCharNotNL || re.Op == syntax.OpAnyChar
 }
 
-// match reports whether s matches the whole glob. Paths reaching it are
-// canonical (no control characters), so "any character" is any byte; a
-// multi-byte character counts as its bytes, which only matters for (.+)
-// and there only as "at least one".
+// match reports whether s matches the whole glob.
 func (g glob) match(s string) bool {
-	for i, t := range g {
-		switch t.kind {
-		case 'l':
+	for _, v := range g {
+		if matchVariant(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchVariant matches literals and stars. Between two stars, taking the
+// leftmost place where the literal fits is always right (a later star can
+// absorb whatever is left), so no backtracking is needed; the literal after
+// the last star must end the path. Characters are counted as RE2 counts
+// them: runes, an invalid byte counting as one.
+func matchVariant(v []token, s string) bool {
+	for i, t := range v {
+		if !t.star() {
 			if !strings.HasPrefix(s, t.lit) {
 				return false
 			}
 			s = s[len(t.lit):]
-		case 'o':
-			if strings.HasPrefix(s, t.lit) && g[i+1:].match(s[len(t.lit):]) {
-				return true
-			}
-		case '*':
-			rest := g[i+1:]
-			if len(s) < t.min {
-				return false
-			}
-			if len(rest) == 0 {
-				return true
-			}
-			if rest[0].kind == 'l' && (len(rest) == 1) {
-				// common tail: (.*)literal
-				return len(s)-len(rest[0].lit) >= t.min && strings.HasSuffix(s, rest[0].lit)
-			}
-			for j := t.min; j <= len(s); j++ {
-				if rest[0].kind == 'l' {
-					k := strings.Index(s[j:], rest[0].lit)
-					if k < 0 {
-						return false
-					}
-					j += k
-				}
-				if rest.match(s[j:]) {
-					return true
-				}
-			}
+			continue
+		}
+		if i+1 == len(v) {
+			return atLeastRunes(s, t.min)
+		}
+		lit := v[i+1].lit
+		if i+2 == len(v) { // the literal closes the path
+			return strings.HasSuffix(s, lit) && atLeastRunes(s[:len(s)-len(lit)], t.min)
+		}
+		if !atLeastRunes(s, t.min) {
 			return false
 		}
+		s = skipRunes(s, t.min)
+		k := strings.Index(s, lit)
+		if k < 0 {
+			return false
+		}
+		s = s[k:]
 	}
 	return s == ""
+}
+
+// skipRunes drops n runes from the front of s.
+func skipRunes(s string, n int) string {
+	for ; n > 0 && s != ""; n-- {
+		_, w := utf8.DecodeRuneInString(s)
+		s = s[w:]
+	}
+	return s
+}
+
+func atLeastRunes(s string, n int) bool {
+	if n == 0 || len(s) < n {
+		return n == 0
+	}
+	return utf8.RuneCountInString(s) >= n
 }

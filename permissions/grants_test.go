@@ -93,6 +93,16 @@ func TestPatterns(t *testing.T) {
 		{"/[A-Z]+", false, "/abc", true},
 		{"(.+)/x", false, "/x", false},
 		{"(.+)/x", false, "a/x", true},
+		{"(.*)/scim2/Users(/?)", false, "/scim2/users/", true},
+		{"(.*)/scim2/Users(/?)", false, "/scim2/users", true},
+		{"(.*)/scim2/Users(/?)", false, "/scim2/users//", false},
+		{"/(.+)(.+)", false, "/\u00e9", false}, // one rune, two bytes
+		{"/(.+)(.+)", false, "/\u00e9a", true},
+		{"(.*)/a/(.*)/b", false, "/a/a/a/b", true},
+		{"(.*)/a/(.*)/b", false, "/a/b", false},
+		// many stars on a long path: linear, not exponential, work
+		{"(.*)a(.*)a(.*)a(.*)a(.*)a(.*)a(.*)a(.*)a(.*)b", false, "/" + strings.Repeat("a", 5000), false},
+		{"(.*)a(.*)a(.*)a(.*)a(.*)a(.*)a(.*)a(.*)a(.*)b", false, "/" + strings.Repeat("a", 5000) + "b", true},
 	}
 	for _, c := range cases {
 		var p *Pattern
@@ -112,7 +122,7 @@ func TestPatterns(t *testing.T) {
 			t.Errorf("%q on %q (RE2) = %v", c.pat, c.path, got)
 		}
 	}
-	for _, bad := range []string{"", "(a", "(?<=x)y", "((?!x))", "a**"} {
+	for _, bad := range []string{"", "(a", "(?<=x)y", "((?!x))", "a**", "(?!a)(?!b)(?!c)x"} {
 		if _, err := CompileRegexp(bad); err == nil {
 			t.Errorf("%q compiled", bad)
 		}

@@ -150,6 +150,11 @@ type lookahead struct {
 	positive bool
 }
 
+// maxLookaheads bounds the lookaheads in one pattern. Matching tries every
+// split of the path at each of them, so the work grows with the path length
+// to the power of their number; WSO2's lists use at most one.
+const maxLookaheads = 2
+
 // splitLookaheads cuts src at each top-level (?!...) or (?=...). It returns
 // n+1 parts for n lookaheads. A lookahead inside a group is refused.
 func splitLookaheads(src string) (parts []string, looks []lookahead, err error) {
@@ -177,6 +182,9 @@ func splitLookaheads(src string) (parts []string, looks []lookahead, err error) 
 			end, err := closingParen(src, i)
 			if err != nil {
 				return nil, nil, err
+			}
+			if len(looks) == maxLookaheads {
+				return nil, nil, fmt.Errorf("more than %d lookaheads are not supported", maxLookaheads)
 			}
 			parts = append(parts, src[last:i])
 			looks = append(looks, lookahead{body: src[i+3 : end], positive: src[i+2] == '='})
