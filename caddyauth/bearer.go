@@ -1,0 +1,462 @@
+package caddyauth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(Bearer{})
+}
+
+// maxToken is the largest bearer token looked at; longer ones are refused
+// before any parsing.
+const maxToken = 8 << 10
+
+// Bearer authenticates OAuth2 bearer tokens (RFC 6750): JWTs checked with
+// keys (jwt), opaque tokens asked about with RFC 7662 introspection
+// (introspect), or both, in which case a token of three dot-separated parts
+// goes to jwt and any other to introspect. Its WSO2 name is
+// OAuthAuthentication.
+//
+// The principal is the token's user, holding the token's scopes. Its roles
+// are, by default, those of the token's roles claim together with those the
+// user store gives that user (roles_from).
+type Bearer struct {
+	// Realm goes in the WWW-Authenticate challenge. Default: "restricted".
+	Realm string `json:"realm,omitempty"`
+	// JWT validators, one per issuer (or group of issuers sharing keys).
+	// With several, a token goes to the one that lists its iss.
+	JWT []*JWTValidator `json:"jwt,omitempty"`
+	// Introspect checks tokens that are not JWTs (or all tokens, without jwt).
+	Introspect *Introspector `json:"introspect,omitempty"`
+	// RolesFrom is where a token principal's roles come from: "both" (the
+	// default: the token's roles claim and the user store), "token" or
+	// "store". Introspected tokens have store roles only.
+	RolesFrom string `json:"roles_from,omitempty"`
+	// CacheSize bounds the cache of verified tokens (keyed by the token's
+	// SHA-256; an entry lives until the token expires). Default 10000; -1
+	// turns it off.
+	CacheSize int `json:"cache_size,omitempty"`
+
+	cache  *tokenCache
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Bearer) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.rest_auth.authenticators.bearer",
+		New: func() caddy.Module { return new(Bearer) },
+	}
+}
+
+// Provision loads keys and starts JWK set refreshes.
+func (b *Bearer) Provision(ctx caddy.Context) error {
+	b.logger = ctx.Logger()
+	if b.Realm == "" {
+		b.Realm = "restricted"
+	}
+	if b.RolesFrom == "" {
+		b.RolesFrom = "both"
+	}
+	if b.CacheSize == 0 {
+		b.CacheSize = 10000
+	}
+	if b.CacheSize > 0 {
+		b.cache = newTokenCache(b.CacheSize)
+	}
+	for i, v := range b.JWT {
+		if err := v.provision(ctx, b.logger); err != nil {
+			return fmt.Errorf("bearer: jwt %d: %w", i+1, err)
+		}
+	}
+	if b.Introspect != nil {
+		if err := b.Introspect.provision(); err != nil {
+			return fmt.Errorf("bearer: %w", err)
+		}
+	}
+	return nil
+}
+
+// Validate checks the settings.
+func (b *Bearer) Validate() error {
+	if len(b.JWT) == 0 && b.Introspect == nil {
+		return errors.New("bearer: configure jwt, introspect or both")
+	}
+	if strings.ContainsAny(b.Realm, "\"\\\r\n") {
+		return errors.New("bearer: realm must not contain quotes, backslashes or line breaks")
+	}
+	switch b.RolesFrom {
+	case "both", "token", "store":
+	default:
+		return fmt.Errorf("bearer: roles_from must be both, token or store, not %q", b.RolesFrom)
+	}
+	open := 0
+	for _, v := range b.JWT {
+		if len(v.Issuers) == 0 {
+			open++
+		}
+	}
+	if open > 0 && len(b.JWT) > 1 {
+		return errors.New("bearer: with several jwt blocks, each needs its issuer")
+	}
+	return nil
+}
+
+// Cleanup releases shared JWK sets.
+func (b *Bearer) Cleanup() error {
+	for _, v := range b.JWT {
+		v.cleanup()
+	}
+	return nil
+}
+
+// Name returns "bearer".
+func (*Bearer) Name() string { return "bearer" }
+
+// Present reports whether the Authorization header uses the Bearer scheme.
+func (*Bearer) Present(r *http.Request) bool {
+	return hasScheme(r.Header.Get("Authorization"), "bearer")
+}
+
+// Challenge returns the Bearer challenge, with error="invalid_token" when
+// a token was refused.
+func (b *Bearer) Challenge(err error) string {
+	var d *Denial
+	if errors.As(err, &d) && d.Status == http.StatusUnauthorized {
+		return `Bearer realm="` + b.Realm + `", error="invalid_token"`
+	}
+	return `Bearer realm="` + b.Realm + `"`
+}
+
+// Authenticate checks the token.
+func (b *Bearer) Authenticate(r *http.Request, s *Store) (*Principal, error) {
+	tok, ok := bearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		return nil, deny("cred.malformed")
+	}
+	now := time.Now()
+	key := tokenKey(tok)
+	if e := b.cache.get(key, now); e != nil {
+		if e.denial != nil {
+			return nil, e.denial
+		}
+		if e.claims.exp.IsZero() || now.Before(e.claims.exp) {
+			return b.principal(e, s), nil
+		}
+	}
+	var e *tokenEntry
+	switch {
+	case len(b.JWT) > 0 && strings.Count(tok, ".") == 2:
+		v := b.validatorFor(tok)
+		if v == nil {
+			return nil, deny("bearer.invalid")
+		}
+		tc, err := v.verify(tok)
+		if err != nil {
+			return nil, err
+		}
+		if b.RolesFrom == "store" {
+			tc.roles = nil
+		}
+		e = &tokenEntry{claims: tc, expires: tc.exp}
+	case b.Introspect != nil:
+		var err error
+		if e, err = b.Introspect.lookup(key, tok); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, deny("bearer.invalid")
+	}
+	b.cache.put(key, e)
+	if e.denial != nil {
+		return nil, e.denial
+	}
+	return b.principal(e, s), nil
+}
+
+// validatorFor picks the JWT validator for a token by its iss.
+func (b *Bearer) validatorFor(tok string) *JWTValidator {
+	if len(b.JWT) == 1 {
+		return b.JWT[0]
+	}
+	iss := peekIssuer(tok)
+	for _, v := range b.JWT {
+		for _, i := range v.Issuers {
+			if i == iss {
+				return v
+			}
+		}
+	}
+	return nil
+}
+
+// principal builds (once per store snapshot) the principal of a cached
+// token: its claims' roles and, unless roles_from is token, the user
+// store's roles for its user.
+func (b *Bearer) principal(e *tokenEntry, s *Store) *Principal {
+	if d := e.derived.Load(); d != nil && d.store == s {
+		return d.p
+	}
+	tc := e.claims
+	roles := tc.roles
+	if b.RolesFrom != "token" {
+		if extra := s.UserRoles(tc.user); len(extra) > 0 {
+			roles = append(append([]string(nil), roles...), extra...)
+		}
+	}
+	p := &Principal{User: tc.user, AuthMethod: "bearer", Roles: roles, Scopes: tc.scopes, Token: true}
+	p.roles, p.known = s.Policy.Roles(roles), true
+	e.derived.Store(&derivedPrincipal{store: s, p: p})
+	return p
+}
+
+// bearerToken reads "Bearer <token>": one space, then RFC 6750's b64token
+// characters, at most 8 KiB.
+func bearerToken(v string) (string, bool) {
+	if len(v) < 8 || len(v) > maxToken+7 || v[6] != ' ' {
+		return "", false
+	}
+	tok := v[7:]
+	end := len(tok)
+	for end > 0 && tok[end-1] == '=' {
+		end--
+	}
+	if end == 0 {
+		return "", false
+	}
+	for i := 0; i < end; i++ {
+		c := tok[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			return "", false
+		}
+	}
+	return tok, true
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	bearer {
+//		realm <realm>
+//		roles_from both|token|store
+//		cache_size <n>|off
+//		jwt {
+//			issuer <iss>...
+//			audience <aud>...
+//			jwks_url <url> | key <file> | secret <value>
+//			algorithms <alg>...
+//			typ <typ>...
+//			user_claim <claim>
+//			roles_claim <claim>
+//			roles_delimiter <delimiter>
+//			leeway <duration>
+//			refresh <duration>
+//			kid_cooldown <duration>
+//		}
+//		introspect {
+//			endpoint <url>
+//			client_id <id>
+//			client_secret <secret>
+//			timeout <duration>
+//			cache_ttl <duration>|off
+//			negative_ttl <duration>
+//			max_concurrent <n>
+//		}
+//	}
+func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // handler name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "realm":
+			if err := oneArg(d, &b.Realm); err != nil {
+				return err
+			}
+		case "roles_from":
+			if err := oneArg(d, &b.RolesFrom); err != nil {
+				return err
+			}
+		case "cache_size":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			if v == "off" {
+				b.CacheSize = -1
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return d.Errf("cache_size must be a positive number or off, not %q", v)
+			}
+			b.CacheSize = n
+		case "jwt":
+			v, err := parseJWT(d)
+			if err != nil {
+				return err
+			}
+			b.JWT = append(b.JWT, v)
+		case "introspect":
+			if b.Introspect != nil {
+				return d.Err("introspect given twice")
+			}
+			in, err := parseIntrospect(d)
+			if err != nil {
+				return err
+			}
+			b.Introspect = in
+		default:
+			return d.Errf("bearer: unknown option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func parseJWT(d *caddyfile.Dispenser) (*JWTValidator, error) {
+	v := new(JWTValidator)
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nest := d.Nesting(); d.NextBlock(nest); {
+		var err error
+		switch opt := d.Val(); opt {
+		case "issuer":
+			err = someArgs(d, &v.Issuers)
+		case "audience":
+			err = someArgs(d, &v.Audiences)
+		case "jwks_url":
+			err = oneArg(d, &v.JWKSURL)
+		case "key":
+			err = oneArg(d, &v.KeyFile)
+		case "secret":
+			err = oneArg(d, &v.Secret)
+		case "algorithms":
+			err = someArgs(d, &v.Algorithms)
+		case "typ":
+			err = someArgs(d, &v.Types)
+		case "user_claim":
+			err = oneArg(d, &v.UserClaim)
+		case "roles_claim":
+			err = oneArg(d, &v.RolesClaim)
+		case "roles_delimiter":
+			err = oneArg(d, &v.RolesDelimiter)
+		case "leeway":
+			err = durationArg(d, &v.Leeway)
+		case "refresh":
+			err = durationArg(d, &v.Refresh)
+		case "kid_cooldown":
+			err = durationArg(d, &v.KidCooldown)
+		default:
+			return nil, d.Errf("jwt: unknown option %q", opt)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+func parseIntrospect(d *caddyfile.Dispenser) (*Introspector, error) {
+	in := new(Introspector)
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nest := d.Nesting(); d.NextBlock(nest); {
+		var err error
+		switch opt := d.Val(); opt {
+		case "endpoint":
+			err = oneArg(d, &in.Endpoint)
+		case "client_id":
+			err = oneArg(d, &in.ClientID)
+		case "client_secret":
+			err = oneArg(d, &in.ClientSecret)
+		case "timeout":
+			err = durationArg(d, &in.Timeout)
+		case "cache_ttl":
+			var v string
+			if err = oneArg(d, &v); err == nil {
+				if v == "off" {
+					in.CacheTTL = -1
+					continue
+				}
+				ttl, perr := caddy.ParseDuration(v)
+				if perr != nil || ttl <= 0 {
+					return nil, d.Errf("cache_ttl must be a positive duration or off, not %q", v)
+				}
+				in.CacheTTL = caddy.Duration(ttl)
+			}
+		case "negative_ttl":
+			err = durationArg(d, &in.NegativeTTL)
+		case "max_concurrent":
+			var s string
+			if err = oneArg(d, &s); err == nil {
+				n, perr := strconv.Atoi(s)
+				if perr != nil || n < 1 {
+					return nil, d.Errf("max_concurrent must be a positive number, not %q", s)
+				}
+				in.MaxConcurrent = n
+			}
+		default:
+			return nil, d.Errf("introspect: unknown option %q", opt)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+// oneArg reads exactly one argument.
+func oneArg(d *caddyfile.Dispenser, out *string) error {
+	args := d.RemainingArgs()
+	if len(args) != 1 {
+		return d.ArgErr()
+	}
+	*out = args[0]
+	return nil
+}
+
+// someArgs reads one or more arguments, adding to what is there.
+func someArgs(d *caddyfile.Dispenser, out *[]string) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	*out = append(*out, args...)
+	return nil
+}
+
+// durationArg reads one positive duration.
+func durationArg(d *caddyfile.Dispenser, out *caddy.Duration) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	v, err := caddy.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return d.Errf("%q is not a positive duration", s)
+	}
+	*out = caddy.Duration(v)
+	return nil
+}
+
+// Interface guards
+var (
+	_ Authenticator         = (*Bearer)(nil)
+	_ caddy.Provisioner     = (*Bearer)(nil)
+	_ caddy.Validator       = (*Bearer)(nil)
+	_ caddy.CleanerUpper    = (*Bearer)(nil)
+	_ caddyfile.Unmarshaler = (*Bearer)(nil)
+)
