@@ -275,6 +275,12 @@ func TestBearer(t *testing.T) {
 		{"crit header", "/scim2/Users", mint(t, jwt.SigningMethodRS256, rsaKey, "k1", claims("admin"), "crit", []any{"exp"}), 401, "invalid_token"},
 		{"jku to the attacker's keys", "/scim2/Users", mint(t, jwt.SigningMethodRS256, rsaEvil, "k1", claims("admin"), "jku", evil.srv.URL), 401, "invalid_token"},
 		{"embedded jwk", "/scim2/Users", mint(t, jwt.SigningMethodRS256, rsaEvil, "", claims("admin"), "jwk", jwkOf("", &rsaEvil.PublicKey)), 401, "invalid_token"},
+		{"alg NONE, upper case", "/scim2/Users", unsigned("NONE", claims("admin")), 401, "invalid_token"},
+		{"alg None", "/scim2/Users", unsigned("None", claims("admin")), 401, "invalid_token"},
+		{"unknown alg", "/scim2/Users", unsigned("XS256", claims("admin")) + "c2ln", 401, "invalid_token"},
+		{"kid path traversal", "/scim2/Users", mint(t, jwt.SigningMethodRS256, rsaEvil, "../../../../etc/passwd", claims("admin")), 401, "invalid_token"},
+		{"x5u to the canary", "/scim2/Users", mint(t, jwt.SigningMethodRS256, rsaEvil, "", claims("admin"), "x5u", evil.srv.URL+"/x5u"), 401, "invalid_token"},
+		{"x5c with the attacker's certificate", "/scim2/Users", mint(t, jwt.SigningMethodRS256, rsaEvil, "", claims("admin"), "x5c", []any{selfSigned(t, rsaEvil)}), 401, "invalid_token"},
 		{"tampered payload", "/scim2/Users", tamper(good("bob")), 401, "invalid_token"},
 		{"token over 8 KiB", "/scim2/Users", good("alice", "pad", strings.Repeat("x", 9000)), 401, "invalid_token"},
 		{"bad characters", "/scim2/Users", "abc def", 401, ""},
@@ -288,6 +294,8 @@ func TestBearer(t *testing.T) {
 		{"opaque token, expired", "/scim2/Users", "opaque-expired", 401, "invalid_token"},
 		{"introspection says active \"true\" (a string)", "/scim2/Users", "opaque-string-active", 503, ""},
 		{"introspection answers an array", "/scim2/Users", "opaque-array", 503, ""},
+		{"introspection answers HTML", "/scim2/Users", "opaque-html", 503, ""},
+		{"introspection answer lacks active", "/scim2/Users", "opaque-no-active", 503, ""},
 		{"introspection answers 500", "/scim2/Users", "opaque-500", 503, ""},
 		{"opaque token with scopes", "/scoped", "opaque-scoped", 200, ""},
 	}
@@ -298,6 +306,8 @@ func TestBearer(t *testing.T) {
 	intro.answer("opaque-string-active", `{"active":"true","username":"admin"}`)
 	intro.answer("opaque-array", `[{"active":true,"username":"admin"}]`)
 	intro.answer("opaque-500", "500")
+	intro.answer("opaque-html", "<html><body>login</body></html>")
+	intro.answer("opaque-no-active", `{"username":"admin"}`)
 	intro.answer("opaque-scoped", `{"active":true,"sub":"bob","scope":"internal_user_mgt_list"}`)
 
 	for _, c := range cases {
@@ -321,6 +331,15 @@ func TestBearer(t *testing.T) {
 		t.Errorf("the jku URL was fetched %d times", n)
 	}
 
+	t.Run("T and T+x never share a cache entry", func(t *testing.T) {
+		tok := good("alice")
+		h.expect("T", 200, true, h.status("GET", "/scim2/Users", A, bearer(tok)))
+		h.expect("T+x", 401, false, h.status("GET", "/scim2/Users", A, bearer(tok+"x")))
+		h.expect("T again", 200, true, h.status("GET", "/scim2/Users", A, bearer(tok)))
+		intro.answer("opaque-t", `{"active":true,"username":"alice"}`)
+		h.expect("opaque T", 200, true, h.status("GET", "/scim2/Users", A, bearer("opaque-t")))
+		h.expect("opaque T+x", 401, false, h.status("GET", "/scim2/Users", A, bearer("opaque-tx")))
+	})
 	t.Run("lower-case scheme", func(t *testing.T) {
 		h.expect("bearer", 200, true, h.status("GET", "/scim2/Users", A, "bearer "+good("alice")))
 	})
@@ -374,21 +393,63 @@ func TestBearer(t *testing.T) {
 		defer intro.delay.Store(0)
 		h.expect("slow", 503, false, h.status("GET", "/scim2/Users", A, bearer("opaque-late")))
 	})
-	t.Run("unknown kid refetches once per cooldown; rotation", func(t *testing.T) {
-		before := jwks.fetches.Load()
-		jwks.set(jwkSet(jwkOf("k1", &rsaKey.PublicKey), jwkOf("k2", &rsaKey2.PublicKey), jwkOf("ed", edPub)))
-		rotated := mint(t, jwt.SigningMethodRS256, rsaKey2, "k2", claims("alice"))
-		h.expect("new kid", 200, true, h.status("GET", "/scim2/Users", A, bearer(rotated)))
-		if n := jwks.fetches.Load() - before; n != 1 {
-			t.Errorf("new kid: %d fetches, want 1", n)
+	if n := jwks.fetches.Load(); n > 2 {
+		t.Errorf("JWKS fetched %d times: the first fetch, then at most one for unknown kids within the cooldown", n)
+	}
+}
+
+// TestBearerRotation: a new kid on the JWKS endpoint is picked up at once;
+// a storm of unknown kids costs one fetch per cooldown.
+func TestBearerRotation(t *testing.T) {
+	testKeys()
+	jwks := newJWKS(t, jwkSet(jwkOf("k1", &rsaKey.PublicKey)))
+	h := startCaddy(t, fmt.Sprintf(`
+		users USERS
+		resources RESOURCES
+		bearer {
+			jwt {
+				jwks_url %s
+				algorithms RS256
+				kid_cooldown 500ms
+			}
 		}
-		for i := 0; i < 5; i++ {
-			h.expect("unknown kid", 401, false, h.status("GET", "/scim2/Users", A, bearer(mint(t, jwt.SigningMethodRS256, rsaEvil, fmt.Sprint("x", i), claims("admin")))))
-		}
-		if n := jwks.fetches.Load() - before; n != 1 {
-			t.Errorf("unknown kids within the cooldown caused %d fetches, want 1 in all", n)
-		}
-	})
+`, jwks.srv.URL))
+	A := "Authorization"
+	h.expect("first key", 200, true, h.status("GET", "/scim2/Users", A, bearer(mint(t, jwt.SigningMethodRS256, rsaKey, "k1", claims("alice")))))
+	before := jwks.fetches.Load()
+	jwks.set(jwkSet(jwkOf("k1", &rsaKey.PublicKey), jwkOf("k2", &rsaKey2.PublicKey)))
+	h.expect("rotated key", 200, true, h.status("GET", "/scim2/Users", A, bearer(mint(t, jwt.SigningMethodRS256, rsaKey2, "k2", claims("alice")))))
+	if n := jwks.fetches.Load() - before; n != 1 {
+		t.Errorf("new kid: %d fetches, want 1", n)
+	}
+	for i := 0; i < 50; i++ {
+		h.expect("unknown kid", 401, false, h.status("GET", "/scim2/Users", A, bearer(mint(t, jwt.SigningMethodRS256, rsaEvil, fmt.Sprint("x", i), claims("admin")))))
+	}
+	if n := jwks.fetches.Load() - before; n != 1 {
+		t.Errorf("50 unknown kids within the cooldown caused %d more fetches, want 0", n-1)
+	}
+	time.Sleep(600 * time.Millisecond)
+	h.expect("unknown kid after the cooldown", 401, false, h.status("GET", "/scim2/Users", A, bearer(mint(t, jwt.SigningMethodRS256, rsaEvil, "y", claims("admin")))))
+	if n := jwks.fetches.Load() - before; n != 2 {
+		t.Errorf("after the cooldown: %d fetches in all, want 2", n)
+	}
+}
+
+// unsigned builds a token with the given alg and no signature.
+func unsigned(alg string, c jwt.MapClaims) string {
+	hdr, _ := json.Marshal(map[string]string{"alg": alg, "typ": "JWT"})
+	body, _ := json.Marshal(c)
+	return b64(hdr) + "." + b64(body) + "."
+}
+
+// selfSigned is a base64 DER certificate for a key, as x5c carries it.
+func selfSigned(t *testing.T, key *rsa.PrivateKey) string {
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(der)
 }
 
 // tamper changes the payload of a signed token to name admin.

@@ -63,7 +63,6 @@ type JWTValidator struct {
 	remote  *remoteKeys // from jwks_url
 	poolKey string
 	parser  *jwt.Parser
-	algs    []string
 }
 
 var knownAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
@@ -95,19 +94,6 @@ func (v *JWTValidator) provision(ctx caddy.Context, logger *zap.Logger) error {
 			return fmt.Errorf("algorithm %s needs a public key, not a secret", a)
 		}
 	}
-	v.algs = v.Algorithms
-	if v.UserClaim == "" {
-		v.UserClaim = "sub"
-	}
-	if v.RolesClaim == "" {
-		v.RolesClaim = "roles"
-	}
-	if v.RolesDelimiter == "" {
-		v.RolesDelimiter = ","
-	}
-	if v.Leeway == 0 {
-		v.Leeway = caddy.Duration(30 * time.Second)
-	}
 	if v.Refresh == 0 {
 		v.Refresh = caddy.Duration(time.Hour)
 	}
@@ -135,8 +121,8 @@ func (v *JWTValidator) provision(ctx caddy.Context, logger *zap.Logger) error {
 			return fmt.Errorf("%s: %w", v.KeyFile, err)
 		}
 		for _, k := range ks {
-			if !slices.ContainsFunc(v.algs, func(a string) bool { return keyFits(k.key, a) }) {
-				return fmt.Errorf("%s: a key (kid %q) fits none of the algorithms %v", v.KeyFile, k.kid, v.algs)
+			if !slices.ContainsFunc(v.Algorithms, func(a string) bool { return keyFits(k.key, a) }) {
+				return fmt.Errorf("%s: a key (kid %q) fits none of the algorithms %v", v.KeyFile, k.kid, v.Algorithms)
 			}
 		}
 		v.keys = ks
@@ -151,8 +137,25 @@ func (v *JWTValidator) provision(ctx caddy.Context, logger *zap.Logger) error {
 		}
 		v.remote, v.poolKey = rk, key
 	}
+	return v.setup()
+}
+
+// setup builds the parser from the settings.
+func (v *JWTValidator) setup() error {
+	if v.Leeway == 0 {
+		v.Leeway = caddy.Duration(30 * time.Second)
+	}
+	if v.UserClaim == "" {
+		v.UserClaim = "sub"
+	}
+	if v.RolesClaim == "" {
+		v.RolesClaim = "roles"
+	}
+	if v.RolesDelimiter == "" {
+		v.RolesDelimiter = ","
+	}
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(v.algs),
+		jwt.WithValidMethods(v.Algorithms),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(time.Duration(v.Leeway)),

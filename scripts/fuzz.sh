@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for a fixed number of executions (default 100000
-# each; FUZZ_EXECS=2000000 for a longer run). A count, not a duration:
+# Runs every fuzz target for a fixed number of executions (the count listed
+# below; FUZZ_SCALE=20 multiplies them for a longer run). A count, not a duration:
 # Go 1.26's fuzz coordinator can report "context deadline exceeded" when a
 # -fuzztime duration ends while a worker is busy (go.dev/issue/75804), which
 # is a harness race, not a finding. A real finding is written under
 # testdata/fuzz/ and fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-execs="${FUZZ_EXECS:-100000}"
+scale="${FUZZ_SCALE:-1}"
 fail=0
-while read -r pkg target; do
+while read -r pkg target count; do
 	[[ -z "$pkg" || "$pkg" == \#* ]] && continue
+	execs=$((count * scale))
 	echo "== $pkg $target (${execs} executions)"
 	if ! go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "${execs}x" -fuzzminimizetime 5s; then
 		fail=1
 	fi
 done <<'TARGETS'
-./permissions FuzzCanonicalize
-./permissions FuzzCompileRegexp
-./permissions FuzzParseResources
-./permissions FuzzParseUsers
+# package       target               executions (the caddyauth package runs
+#                                      slower under the fuzzer's coverage)
+./permissions   FuzzCanonicalize     100000
+./permissions   FuzzCompileRegexp    100000
+./permissions   FuzzParseResources   100000
+./permissions   FuzzParseUsers       100000
+./caddyauth     FuzzParseBasic       30000
+./caddyauth     FuzzBearerToken      30000
+./caddyauth     FuzzParseJWKSet      10000
 TARGETS
 exit $fail

@@ -1,0 +1,74 @@
+package caddyauth
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+// FuzzParseBasic: an accepted header re-encodes to itself, the user has no
+// colon, and neither part is empty.
+func FuzzParseBasic(f *testing.F) {
+	for _, s := range []string{"Basic YWxpY2U6cHc=", "Basic !!", "basic YTpiOmM=", "Basic  YTpi", "Basic"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		user, pass, ok := parseBasic(v)
+		if !ok {
+			return
+		}
+		if user == "" || pass == "" || strings.Contains(user, ":") {
+			t.Fatalf("accepted %q as %q / %q", v, user, pass)
+		}
+		if again := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass)); again != v[6:] {
+			t.Fatalf("%q does not re-encode to itself", v)
+		}
+	})
+}
+
+// FuzzBearerToken: an accepted token is short and made of b64token
+// characters only; peeking at its issuer never fails loudly.
+func FuzzBearerToken(f *testing.F) {
+	for _, s := range []string{"Bearer abc.def.ghi", "Bearer a b", "bearer x==", "Bearer =", "Bearer eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		tok, ok := bearerToken(v)
+		if !ok {
+			return
+		}
+		if len(tok) == 0 || len(tok) > maxToken || strings.ContainsAny(tok, " \t\r\n\"\\,;") {
+			t.Fatalf("accepted %q", tok)
+		}
+		_ = peekIssuer(tok)
+	})
+}
+
+// FuzzParseJWKSet: parsing never panics, and every key it returns fits at
+// least one algorithm.
+func FuzzParseJWKSet(f *testing.F) {
+	for _, s := range []string{
+		`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`,
+		`{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}`,
+		`{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}`,
+		`{"keys":[{"kty":"oct","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}]}`,
+		`[]`, `{"keys":null}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ks, err := parseJWKSet(data)
+		if err != nil {
+			return
+		}
+		for _, k := range ks {
+			fits := false
+			for _, a := range knownAlgs {
+				fits = fits || keyFits(k.key, a)
+			}
+			if !fits {
+				t.Fatalf("key %#v fits no algorithm", k)
+			}
+		}
+	})
+}
