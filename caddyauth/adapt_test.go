@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -96,5 +97,105 @@ func TestAdapt(t *testing.T) {
 	want := `{"authenticators":[{"handler":"basic","realm":"api","throttle_failures":5,"throttle_window":30000000000}],"cors_preflight":false,"default_access":"allow","forward_identity":true,"handler":"rest_auth","name":"api","permission_match":"any","resources":["d.toml"],"rules":[{"methods":["GET"],"path":"/health","secured":false},{"path":"/admin/*","permissions":["/permission/admin"]},{"methods":["GET","POST"],"path":"/x","permissions":["none"]},{"path":"/y","permissions":["/permission/a","/permission/b"]},{"auth_handlers":["BasicAuthentication"],"path":"/z","scopes":["s1","s2"]}],"users":["a.toml","b.toml"]}`
 	if restAuth != want {
 		t.Errorf("JSON\n got %s\nwant %s", restAuth, want)
+	}
+}
+
+// adaptRestAuth adapts a site with one rest_auth block and returns the
+// handler's JSON.
+func adaptRestAuth(t *testing.T, body string) (string, error) {
+	t.Helper()
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(":8080 {\n\trest_auth {\n"+body+"\n\t}\n}"), nil)
+	if err != nil {
+		return "", err
+	}
+	var cfg struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Routes []struct {
+						Handle []json.RawMessage `json:"handle"`
+					} `json:"routes"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return string(cfg.Apps.HTTP.Servers["srv0"].Routes[0].Handle[0]), nil
+}
+
+func TestAdaptBearer(t *testing.T) {
+	got, err := adaptRestAuth(t, `
+		bearer {
+			realm api
+			roles_from token
+			cache_size 500
+			jwt {
+				issuer https://a https://b
+				audience api
+				jwks_url https://idp/jwks
+				algorithms RS256 ES256
+				typ at+jwt
+				user_claim email
+				roles_claim realm_access.roles
+				roles_delimiter " "
+				leeway 10s
+				refresh 2h
+				kid_cooldown 1m
+			}
+			introspect {
+				endpoint https://idp/introspect
+				client_id rs
+				client_secret {env.S}
+				timeout 2s
+				cache_ttl off
+				negative_ttl 1s
+				max_concurrent 8
+			}
+		}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"authenticators":[{"cache_size":500,"handler":"bearer","introspect":{"cache_ttl":-1,"client_id":"rs","client_secret":"{env.S}","endpoint":"https://idp/introspect","max_concurrent":8,"negative_ttl":1000000000,"timeout":2000000000},"jwt":[{"algorithms":["RS256","ES256"],"audiences":["api"],"issuers":["https://a","https://b"],"jwks_url":"https://idp/jwks","kid_cooldown":60000000000,"leeway":10000000000,"refresh":7200000000000,"roles_claim":"realm_access.roles","roles_delimiter":" ","types":["at+jwt"],"user_claim":"email"}],"realm":"api","roles_from":"token"}],"handler":"rest_auth"}`
+	if got != want {
+		t.Errorf("JSON\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestBearerConfigErrors: a bad bearer setup is refused when the config is
+// validated (as caddy validate does), with a message that says what is wrong.
+func TestBearerConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	rsaPEM := writeFile(t, dir, "rsa.pem", func() string { testKeys(); return pemPublic(t, &rsaKey.PublicKey) }())
+	priv := writeFile(t, dir, "priv.pem", "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIE0lCmAPWsyD5nNUcvAtCu0CK2X0BNhZxlHw/Dxc/K2A\n-----END PRIVATE KEY-----\n")
+	cases := []struct{ body, want string }{
+		{"jwt {\n key " + rsaPEM + "\n}", "algorithms is required"},
+		{"jwt {\n key " + rsaPEM + "\n secret 0123456789abcdef0123456789abcdef\n algorithms RS256\n}", "exactly one of"},
+		{"jwt {\n secret short\n algorithms HS256\n}", "at least 32 bytes"},
+		{"jwt {\n key " + rsaPEM + "\n algorithms HS256\n}", "needs a secret"},
+		{"jwt {\n secret 0123456789abcdef0123456789abcdef\n algorithms RS256\n}", "needs a public key"},
+		{"jwt {\n key " + rsaPEM + "\n algorithms none\n}", `refused algorithm "none"`},
+		{"jwt {\n key " + rsaPEM + "\n algorithms ES256\n}", "fits none of the algorithms"},
+		{"jwt {\n key " + priv + "\n algorithms EdDSA\n}", "never give a private key"},
+		{"jwt {\n jwks_url ftp://x\n algorithms RS256\n}", "not an http(s) URL"},
+		{"jwt {\n key " + rsaPEM + "\n algorithms RS256\n}\njwt {\n key " + rsaPEM + "\n algorithms RS256\n issuer x\n}", "each needs its issuer"},
+		{"introspect {\n client_id x\n}", "endpoint is required"},
+		{"roles_from nobody\nintrospect {\n endpoint http://x\n client_id x\n}", "roles_from must be"},
+		{"", "configure jwt, introspect or both"},
+	}
+	for _, c := range cases {
+		js, err := adaptRestAuth(t, "bearer {\n"+c.body+"\n}")
+		if err == nil {
+			cfg := `{"apps":{"http":{"servers":{"s":{"listen":[":0"],"routes":[{"handle":[` + js + `]}]}}}}}`
+			var config caddy.Config
+			if err = json.Unmarshal([]byte(cfg), &config); err != nil {
+				t.Fatal(err)
+			}
+			err = caddy.Validate(&config)
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want one containing %q", c.body, err, c.want)
+		}
 	}
 }

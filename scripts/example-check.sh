@@ -39,9 +39,18 @@ check 200 -u admin:admin-pass $U/admin/settings
 check 401 -u admin:admin-pass $U/not/in/any/rule
 check 400 --path-as-is -u admin:admin-pass "$U/scim2/../admin/settings"
 body=$(curl -sk -u alice:alice-pass $U/api/identity/user/v1.0/me)
-[ "$body" = '{"user":"alice","roles":"user-manager,everyone","auth_method":"basic"}' ] || { echo "FAIL: body $body"; fail=1; }
+[ "$body" = '{"user":"alice","roles":"user-manager,everyone","auth_method":"basic","scopes":""}' ] || { echo "FAIL: body $body"; fail=1; }
+# bearer tokens signed with the demo key (README: "Bearer tokens")
+go build -o /tmp/restauth-demo-token ./cmd/demo-token
+tok=$(/tmp/restauth-demo-token -sub alice -scope internal_user_mgt_list)
+check 200 -H "Authorization: Bearer $tok" $U/scim2/Users
+check 403 -H "Authorization: Bearer $(/tmp/restauth-demo-token -sub alice)" $U/scim2/Users
+check 401 -H "Authorization: Bearer $(/tmp/restauth-demo-token -sub alice -ttl -1m)" $U/scim2/Users
+check 401 -H "Authorization: Bearer ${tok}x" $U/scim2/Users
+body=$(curl -sk -H "Authorization: Bearer $tok" $U/api/identity/user/v1.0/me)
+[ "$body" = '{"user":"alice","roles":"user-manager,everyone","auth_method":"bearer","scopes":"internal_user_mgt_list"}' ] || { echo "FAIL: bearer body $body"; fail=1; }
 if [ $fail -ne 0 ]; then
 	cat /tmp/restauth-example.log
 	exit 1
 fi
-echo "example: 11 passed, 0 failed"
+echo "example: 16 passed, 0 failed"

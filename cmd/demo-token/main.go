@@ -1,0 +1,69 @@
+// Command demo-token signs an access token with the demo key that ships
+// with Caddyfile.example, so the example's bearer setup can be tried with no
+// identity provider:
+//
+//	curl -k -H "Authorization: Bearer $(go run ./cmd/demo-token -sub alice -scope internal_user_mgt_list)" \
+//		https://localhost:8443/scim2/Users
+//
+// The demo key is public (it is in the repository): never trust it outside
+// the example.
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func main() {
+	keyFile := flag.String("key", "example/demo-jwt.key.pem", "Ed25519 private key (PEM)")
+	sub := flag.String("sub", "alice", "the token's subject (the user)")
+	scope := flag.String("scope", "", "space-separated scopes")
+	roles := flag.String("roles", "", "comma-separated roles for the roles claim")
+	iss := flag.String("iss", "restauth-demo", "issuer")
+	aud := flag.String("aud", "demo-api", "audience")
+	ttl := flag.Duration("ttl", time.Hour, "lifetime")
+	flag.Parse()
+
+	pemData, err := os.ReadFile(*keyFile)
+	if err != nil {
+		fail(err)
+	}
+	key, err := jwt.ParseEdPrivateKeyFromPEM(pemData)
+	if err != nil {
+		fail(fmt.Errorf("%s: %w", *keyFile, err))
+	}
+	jti := make([]byte, 16)
+	if _, err := rand.Read(jti); err != nil {
+		fail(err)
+	}
+	now := time.Now()
+	claims := jwt.MapClaims{
+		"iss": *iss, "sub": *sub, "aud": *aud, "jti": hex.EncodeToString(jti),
+		"iat": now.Unix(), "exp": now.Add(*ttl).Unix(), "client_id": "demo-token",
+	}
+	if *scope != "" {
+		claims["scope"] = *scope
+	}
+	if *roles != "" {
+		claims["roles"] = strings.Split(*roles, ",")
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	tok.Header["typ"] = "at+jwt"
+	s, err := tok.SignedString(key)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Println(s)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "demo-token:", err)
+	os.Exit(1)
+}
