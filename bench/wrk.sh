@@ -36,12 +36,28 @@ conf 9102 "	rest_auth {
 		users example/users.toml
 		resources example/deployment.toml
 	}" > "$out/restauth"
+# an RSA key made for this run, and an RS256 token signed with it
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$out/rsa.key" 2>/dev/null
+openssl pkey -in "$out/rsa.key" -pubout -out "$out/rsa.pub"
+TOKEN=$(go run ./cmd/demo-token -key "$out/rsa.key" -sub alice -iss bench -aud bench)
+conf 9104 "	rest_auth {
+		users example/users.toml
+		resources example/deployment.toml
+		bearer {
+			jwt {
+				issuer bench
+				audience bench
+				key $out/rsa.pub
+				algorithms RS256
+			}
+		}
+	}" > "$out/bearer"
 conf 9103 "	basic_auth {
 		alice $ALICE_HASH
 	}" > "$out/basicauth"
 
 pids=()
-for c in plain restauth basicauth; do
+for c in plain restauth basicauth bearer; do
 	taskset -c 0 ./caddy run --config "$out/$c" --adapter caddyfile >"$out/$c.log" 2>&1 &
 	pids+=($!)
 done
@@ -51,6 +67,7 @@ AUTH="Authorization: Basic $(printf alice:alice-pass | base64)"
 P=/api/identity/user/v1.0/me
 curl -sf -H "$AUTH" localhost:9102$P >/dev/null
 curl -sf -H "$AUTH" localhost:9103$P >/dev/null
+curl -sf -H "Authorization: Bearer $TOKEN" localhost:9104$P >/dev/null
 
 pair() { # name, baseline port, candidate port, candidate header
 	local name=$1
@@ -68,4 +85,5 @@ pair() { # name, baseline port, candidate port, candidate header
 }
 pair "rest_auth Basic (cached)" 9101 9102 "$AUTH"
 pair "Caddy basic_auth (cached)" 9101 9103 "$AUTH"
+pair "rest_auth Bearer RS256 (cached)" 9101 9104 "Authorization: Bearer $TOKEN"
 pair "rest_auth 401 (no credentials)" 9101 9102 "X-None: 1"

@@ -43,8 +43,8 @@ type remoteKeys struct {
 
 	fetchMu     sync.Mutex   // one fetch at a time
 	lastRefetch atomic.Int64 // when a token last caused a fetch
-	stop      chan struct{}
-	done      chan struct{}
+	stop        chan struct{}
+	done        chan struct{}
 
 	fetches, failures atomic.Int64
 }

@@ -26,5 +26,7 @@ done <<'TARGETS'
 ./caddyauth     FuzzParseBasic       30000
 ./caddyauth     FuzzBearerToken      30000
 ./caddyauth     FuzzParseJWKSet      10000
+./certcn        FuzzCommonName       100000
+./certcn        FuzzUnescape         100000
 TARGETS
 exit $fail

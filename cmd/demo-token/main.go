@@ -22,7 +22,7 @@ import (
 )
 
 func main() {
-	keyFile := flag.String("key", "example/demo-jwt.key.pem", "Ed25519 private key (PEM)")
+	keyFile := flag.String("key", "example/demo-jwt.key.pem", "private key (PEM): Ed25519, RSA or EC P-256")
 	sub := flag.String("sub", "alice", "the token's subject (the user)")
 	scope := flag.String("scope", "", "space-separated scopes")
 	roles := flag.String("roles", "", "comma-separated roles for the roles claim")
@@ -35,9 +35,18 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	key, err := jwt.ParseEdPrivateKeyFromPEM(pemData)
-	if err != nil {
-		fail(fmt.Errorf("%s: %w", *keyFile, err))
+	// The demo key is Ed25519 (EdDSA); RSA (RS256) and P-256 (ES256) keys
+	// work too, for benchmarks.
+	var key any
+	var method jwt.SigningMethod
+	if k, err := jwt.ParseEdPrivateKeyFromPEM(pemData); err == nil {
+		key, method = k, jwt.SigningMethodEdDSA
+	} else if k, err := jwt.ParseRSAPrivateKeyFromPEM(pemData); err == nil {
+		key, method = k, jwt.SigningMethodRS256
+	} else if k, err := jwt.ParseECPrivateKeyFromPEM(pemData); err == nil {
+		key, method = k, jwt.SigningMethodES256
+	} else {
+		fail(fmt.Errorf("%s: not an Ed25519, RSA or EC private key", *keyFile))
 	}
 	jti := make([]byte, 16)
 	if _, err := rand.Read(jti); err != nil {
@@ -54,7 +63,7 @@ func main() {
 	if *roles != "" {
 		claims["roles"] = strings.Split(*roles, ",")
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	tok := jwt.NewWithClaims(method, claims)
 	tok.Header["typ"] = "at+jwt"
 	s, err := tok.SignedString(key)
 	if err != nil {
