@@ -57,6 +57,7 @@ type Handler struct {
 	AuthenticatorsRaw []json.RawMessage `json:"authenticators,omitempty" caddy:"namespace=http.rest_auth.authenticators inline_key=handler"`
 
 	authenticators []Authenticator
+	stripFields    []string // request fields an authenticator reads that must not go upstream
 	store          *atomic.Pointer[Store]
 	defaultAccess  *permissions.Access
 	logger         *zap.Logger
@@ -88,6 +89,12 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
+// A headerStripper is an authenticator that reads a request field which
+// must never reach the upstream, such as client_cert's header-mode user.
+type headerStripper interface {
+	StripHeaders() []string
+}
+
 // Provision loads the authenticators and the files and compiles the policy.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
@@ -114,6 +121,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		seen[a.Name()] = true
 		h.authenticators = append(h.authenticators, a)
+		if hs, ok := a.(headerStripper); ok {
+			h.stripFields = append(h.stripFields, hs.StripHeaders()...)
+		}
 	}
 	s, err := h.load()
 	if err != nil {

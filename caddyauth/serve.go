@@ -39,19 +39,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if h.corsPreflight() && r.Method == http.MethodOptions &&
 		r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
-		return next.ServeHTTP(w, r)
+		return h.pass(w, r, next)
 	}
 
 	i := s.Policy.Match(r.Method, path)
 	if i < 0 {
 		if s.Policy.Default == permissions.Allow {
-			return next.ServeHTTP(w, r)
+			return h.pass(w, r, next)
 		}
 		return h.refuse(w, r, path, nil, deny("authz.no_rule"), h.authenticators)
 	}
 	rule := s.Policy.Rule(i)
 	if !rule.Secured {
-		return next.ServeHTTP(w, r)
+		return h.pass(w, r, next)
 	}
 
 	allowed := h.allowedOn(rule)
@@ -87,7 +87,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			zap.String("method", r.Method), zap.String("path", path), zap.String("rule", rule.Source))
 	}
 	h.setIdentity(r, p)
-	return next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
+	return h.pass(w, r.WithContext(withPrincipal(r.Context(), p)), next)
+}
+
+// pass hands the request on, without the fields that authenticators read
+// and the upstream must not see.
+func (h *Handler) pass(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	for _, f := range h.stripFields {
+		stripField(r.Header, f)
+	}
+	return next.ServeHTTP(w, r)
 }
 
 // authenticate runs an authenticator and turns a panic into a denial, so a
@@ -148,6 +157,15 @@ func (h *Handler) setIdentity(r *http.Request, p *Principal) {
 	}
 }
 
+// stripField deletes a field in any case and with '_' for '-'.
+func stripField(hdr http.Header, field string) {
+	for name := range hdr {
+		if len(name) == len(field) && strings.EqualFold(strings.ReplaceAll(name, "_", "-"), field) {
+			delete(hdr, name)
+		}
+	}
+}
+
 // stripIdentityHeaders deletes every client-sent copy of the identity
 // headers, in any case and with '_' for '-'.
 func stripIdentityHeaders(hdr http.Header) {
@@ -171,7 +189,9 @@ func (h *Handler) refuseAs(w http.ResponseWriter, r *http.Request, path string, 
 			if d.Reason != "cred.missing" && d.Reason != "authz.no_rule" {
 				err = d
 			}
-			hdr.Add("WWW-Authenticate", a.Challenge(err))
+			if c := a.Challenge(err); c != "" {
+				hdr.Add("WWW-Authenticate", c)
+			}
 		}
 	}
 	if d.Status == http.StatusTooManyRequests && d.RetryAfter > 0 {

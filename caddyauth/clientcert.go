@@ -1,0 +1,225 @@
+package caddyauth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+
+	"github.com/restauth/caddy-restauth/certcn"
+)
+
+func init() {
+	caddy.RegisterModule(ClientCert{})
+}
+
+// ClientCert authenticates a client by the certificate it presented in the
+// TLS handshake (mutual TLS). Its WSO2 name is ClientCertificate.
+//
+// Only a certificate that the TLS layer verified counts
+// (r.TLS.VerifiedChains): under Caddy's client_auth modes request and
+// require the certificate is not verified, and this handler refuses it. Use
+// mode require_and_verify or verify_if_given with a trust_pool.
+//
+// In cn mode (WSO2's intermediate certificate validation) the certificate's
+// one subject CN is the user; with trusted_issuer_cn, its issuer's CN must
+// be one of them. In header mode (WSO2-Identity-User) a trusted client, one
+// whose CN is in trusted_client, names the user in a request header;
+// anyone else gets 401. Either way the user's roles come from the user
+// store; an unknown user has none.
+type ClientCert struct {
+	// Username is "cn" (the default) or "header".
+	Username string `json:"username,omitempty"`
+	// Header is the request field that names the user in header mode.
+	// Default: WSO2-Identity-User. It is deleted from every request before
+	// the upstream sees it, whatever the mode of authentication.
+	Header string `json:"header,omitempty"`
+	// TrustedIssuerCN: in cn mode, the leaf's issuer CN must be one of
+	// these, compared exactly. Empty: any issuer the TLS layer trusts.
+	TrustedIssuerCN []string `json:"trusted_issuer_cn,omitempty"`
+	// TrustedClient: in header mode, the CNs of clients that may name a
+	// user. Required in header mode.
+	TrustedClient []string `json:"trusted_client,omitempty"`
+
+	logger     *zap.Logger
+	warnOnce   *sync.Once
+	headerName string
+}
+
+// CaddyModule returns the Caddy module information.
+func (ClientCert) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.rest_auth.authenticators.client_cert",
+		New: func() caddy.Module { return new(ClientCert) },
+	}
+}
+
+// Provision sets defaults.
+func (c *ClientCert) Provision(ctx caddy.Context) error {
+	c.logger = ctx.Logger()
+	c.warnOnce = new(sync.Once)
+	if c.Username == "" {
+		c.Username = "cn"
+	}
+	if c.Username == "header" && c.Header == "" {
+		c.Header = "WSO2-Identity-User"
+	}
+	c.headerName = textproto.CanonicalMIMEHeaderKey(c.Header)
+	return nil
+}
+
+// Validate checks the settings.
+func (c *ClientCert) Validate() error {
+	switch c.Username {
+	case "cn":
+		if c.Header != "" || len(c.TrustedClient) > 0 {
+			return errors.New("client_cert: header and trusted_client belong to username header")
+		}
+	case "header":
+		if len(c.TrustedClient) == 0 {
+			return errors.New("client_cert: username header needs trusted_client (the CNs that may name a user)")
+		}
+		if len(c.TrustedIssuerCN) > 0 {
+			return errors.New("client_cert: trusted_issuer_cn belongs to username cn")
+		}
+		if strings.ContainsAny(c.Header, " :\r\n") {
+			return fmt.Errorf("client_cert: %q is not a header field name", c.Header)
+		}
+	default:
+		return fmt.Errorf("client_cert: username must be cn or header, not %q", c.Username)
+	}
+	return nil
+}
+
+// Name returns "client_cert".
+func (*ClientCert) Name() string { return "client_cert" }
+
+// Present reports whether the client sent a certificate in the handshake.
+func (*ClientCert) Present(r *http.Request) bool {
+	return r.TLS != nil && len(r.TLS.PeerCertificates) > 0
+}
+
+// Challenge: TLS client authentication has no HTTP challenge scheme; the
+// 401 carries none for it.
+func (*ClientCert) Challenge(error) string { return "" }
+
+// StripHeaders names the request fields that the handler deletes before
+// passing a request on: the header-mode user field.
+func (c *ClientCert) StripHeaders() []string {
+	if c.headerName == "" {
+		return nil
+	}
+	return []string{c.headerName}
+}
+
+// Authenticate reads the user from the verified certificate.
+func (c *ClientCert) Authenticate(r *http.Request, s *Store) (*Principal, error) {
+	if len(r.TLS.VerifiedChains) == 0 {
+		c.warnOnce.Do(func() {
+			c.logger.Warn("a client certificate arrived unverified; client_cert never trusts one. " +
+				"Set the TLS client_auth mode to require_and_verify or verify_if_given with a trust_pool")
+		})
+		return nil, deny("cert.unverified")
+	}
+	id, err := certcn.FromChain(r.TLS.VerifiedChains[0])
+	if err != nil {
+		return nil, deny("cert.bad_subject")
+	}
+	user := id.SubjectCN
+	if c.Username == "header" {
+		if !certcn.TrustedClient(id, c.TrustedClient) {
+			return nil, deny("cert.untrusted_client")
+		}
+		vals := r.Header.Values(c.headerName)
+		switch {
+		case len(vals) > 1:
+			return nil, &Denial{Status: http.StatusBadRequest, Reason: "cert.multiple_users"}
+		case len(vals) == 0 || !validUser(vals[0]):
+			return nil, deny("cert.no_user")
+		}
+		user = vals[0]
+	} else if !certcn.IssuerTrusted(id, c.TrustedIssuerCN) {
+		return nil, deny("cert.untrusted_issuer")
+	}
+	p := &Principal{User: user, AuthMethod: "client_cert"}
+	if a, ok := s.lookup(user); ok {
+		p.Roles, p.roles, p.known = a.roles, a.set, true
+	}
+	return p, nil
+}
+
+// validUser accepts a user name from a header: not empty, no control
+// characters, no surrounding spaces, not over 256 bytes.
+func validUser(u string) bool {
+	if u == "" || len(u) > 256 || strings.TrimSpace(u) != u {
+		return false
+	}
+	return !strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	client_cert [{
+//		username cn | header [<field>]
+//		trusted_issuer_cn <cn>...
+//		trusted_client <cn>...
+//	}]
+//
+// CNs may be written with RFC 4514 escapes ("ACME\, Inc.").
+func (c *ClientCert) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // handler name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "username":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 1 && args[0] == "cn":
+				c.Username = "cn"
+			case len(args) >= 1 && len(args) <= 2 && args[0] == "header":
+				c.Username = "header"
+				if len(args) == 2 {
+					c.Header = args[1]
+				}
+			default:
+				return d.Err("username: cn, or header [<field>]")
+			}
+		case "trusted_issuer_cn", "trusted_client":
+			opt := d.Val()
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, a := range args {
+				cn, err := certcn.Unescape(a)
+				if err != nil {
+					return d.Errf("%s %q: %v", opt, a, err)
+				}
+				if opt == "trusted_client" {
+					c.TrustedClient = append(c.TrustedClient, cn)
+				} else {
+					c.TrustedIssuerCN = append(c.TrustedIssuerCN, cn)
+				}
+			}
+		default:
+			return d.Errf("client_cert: unknown option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ Authenticator         = (*ClientCert)(nil)
+	_ caddy.Provisioner     = (*ClientCert)(nil)
+	_ caddy.Validator       = (*ClientCert)(nil)
+	_ caddyfile.Unmarshaler = (*ClientCert)(nil)
+)
