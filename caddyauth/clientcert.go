@@ -1,6 +1,7 @@
 package caddyauth
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -50,6 +51,43 @@ type ClientCert struct {
 	logger     *zap.Logger
 	warnOnce   *sync.Once
 	headerName string
+	ids        *identityCache
+}
+
+// identityCache remembers the identity of verified leaf certificates. A
+// kept-alive connection hands every request the same *x509.Certificate,
+// so after its first request reading the identity is one map look-up.
+type identityCache struct {
+	mu  sync.RWMutex
+	ids map[*x509.Certificate]identityResult
+}
+
+type identityResult struct {
+	id  certcn.Identity
+	err error
+}
+
+const identityCacheSize = 4096
+
+func (ic *identityCache) identity(chain []*x509.Certificate) (certcn.Identity, error) {
+	if ic == nil || len(chain) == 0 {
+		return certcn.FromChain(chain)
+	}
+	leaf := chain[0]
+	ic.mu.RLock()
+	res, ok := ic.ids[leaf]
+	ic.mu.RUnlock()
+	if ok {
+		return res.id, res.err
+	}
+	id, err := certcn.FromChain(chain)
+	ic.mu.Lock()
+	if len(ic.ids) >= identityCacheSize {
+		clear(ic.ids) // certificates of closed connections go too
+	}
+	ic.ids[leaf] = identityResult{id, err}
+	ic.mu.Unlock()
+	return id, err
 }
 
 // CaddyModule returns the Caddy module information.
@@ -64,6 +102,7 @@ func (ClientCert) CaddyModule() caddy.ModuleInfo {
 func (c *ClientCert) Provision(ctx caddy.Context) error {
 	c.logger = ctx.Logger()
 	c.warnOnce = new(sync.Once)
+	c.ids = &identityCache{ids: make(map[*x509.Certificate]identityResult)}
 	if c.Username == "" {
 		c.Username = "cn"
 	}
@@ -127,7 +166,7 @@ func (c *ClientCert) Authenticate(r *http.Request, s *Store) (*Principal, error)
 		})
 		return nil, deny("cert.unverified")
 	}
-	id, err := certcn.FromChain(r.TLS.VerifiedChains[0])
+	id, err := c.ids.identity(r.TLS.VerifiedChains[0])
 	if err != nil {
 		return nil, deny("cert.bad_subject")
 	}
