@@ -3,6 +3,7 @@ package caddyauth
 import (
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -30,6 +31,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		permission_match all|any
 //		cors_preflight on|off
 //		forward_identity
+//		watch [<interval>]
 //		resource <path-pattern> [<methods>] [<permission>...]
 //		resource <path-pattern> [<methods>] {
 //			secured true|false
@@ -93,6 +95,18 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.CORSPreflight = &on
+		case "watch":
+			h.Watch = true
+			if d.NextArg() {
+				iv, err := caddy.ParseDuration(d.Val())
+				if err != nil || iv <= 0 {
+					return d.Errf("watch: %q is not a positive duration", d.Val())
+				}
+				h.WatchInterval = caddy.Duration(iv)
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 		case "forward_identity":
 			if d.NextArg() {
 				return d.ArgErr()

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -52,12 +54,23 @@ type Handler struct {
 	// Rules are resource rules written in the Caddyfile. They are tried
 	// before the rules of Resources files, in order.
 	Rules []RuleConfig `json:"rules,omitempty"`
+	// Watch reloads the users and resources files when they change
+	// (checked every WatchInterval, default 1s; a change is applied once
+	// the file has stayed the same for one more interval). A bad file is
+	// logged and the running policy stays.
+	Watch bool `json:"watch,omitempty"`
+	// WatchInterval is how often watched files are looked at.
+	WatchInterval caddy.Duration `json:"watch_interval,omitempty"`
 	// AuthenticatorsRaw are the authentication handlers, tried in this
 	// order. Default: basic alone.
 	AuthenticatorsRaw []json.RawMessage `json:"authenticators,omitempty" caddy:"namespace=http.rest_auth.authenticators inline_key=handler"`
 
 	authenticators []Authenticator
+	authNames      []string // their names, in order
+	authJSON       []json.RawMessage
 	stripFields    []string // request fields an authenticator reads that must not go upstream
+	reloadMu       *sync.Mutex
+	watcher        *watcher
 	store          *atomic.Pointer[Store]
 	defaultAccess  *permissions.Access
 	logger         *zap.Logger
@@ -109,6 +122,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if len(h.AuthenticatorsRaw) == 0 {
 		h.AuthenticatorsRaw = []json.RawMessage{json.RawMessage(`{"handler":"basic"}`)}
 	}
+	h.authJSON = append([]json.RawMessage(nil), h.AuthenticatorsRaw...) // LoadModule clears the field
 	mods, err := ctx.LoadModule(h, "AuthenticatorsRaw")
 	if err != nil {
 		return fmt.Errorf("loading authenticators: %w", err)
@@ -121,6 +135,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		seen[a.Name()] = true
 		h.authenticators = append(h.authenticators, a)
+		h.authNames = append(h.authNames, a.Name())
 		if hs, ok := a.(headerStripper); ok {
 			h.stripFields = append(h.stripFields, hs.StripHeaders()...)
 		}
@@ -130,7 +145,30 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.store.Store(s)
+	h.reloadMu = new(sync.Mutex)
+	if h.Watch {
+		h.watcher = startWatcher(h, time.Duration(h.WatchInterval))
+	}
+	register(h)
 	return nil
+}
+
+// Reload re-reads the users and resources files and swaps the new policy
+// in whole. On any error the running policy stays and the error is
+// returned. Concurrent reloads of one handler run one at a time.
+func (h *Handler) Reload() (ReloadResult, error) {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	s, err := h.load()
+	if err != nil {
+		h.logger.Error("reload refused; the running policy stays", zap.String("handler", h.Name), zap.Error(err))
+		return ReloadResult{}, err
+	}
+	h.store.Store(s)
+	res := ReloadResult{Rules: s.Policy.Len(), Roles: len(s.Users.Roles), Users: len(s.Users.Users)}
+	h.logger.Info("policy reloaded", zap.String("handler", h.Name),
+		zap.Int("rules", res.Rules), zap.Int("roles", res.Roles), zap.Int("users", res.Users))
+	return res, nil
 }
 
 // load reads the users and resources files and compiles a new Store. It
@@ -237,8 +275,14 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
-// Cleanup releases resources.
-func (h *Handler) Cleanup() error { return nil }
+// Cleanup stops watching files and leaves the admin API's registry.
+func (h *Handler) Cleanup() error {
+	if h.watcher != nil {
+		h.watcher.stop()
+	}
+	unregister(h)
+	return nil
+}
 
 // Interface guards
 var (

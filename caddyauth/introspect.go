@@ -133,7 +133,7 @@ func (in *Introspector) call(tok string) (*tokenEntry, error) {
 	req.SetBasicAuth(url.QueryEscape(in.id), url.QueryEscape(in.secret))
 	resp, err := in.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("introspection request: %w", redact(err))
+		return nil, fmt.Errorf("introspection request: %w", redactURL(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -190,9 +190,9 @@ func (in *Introspector) call(tok string) (*tokenEntry, error) {
 	return &tokenEntry{claims: tc, expires: expires}, nil
 }
 
-// redact drops the URL's query from a client error (the token is in the
+// redactURL drops the URL's query from a client error (the token is in the
 // body, never the URL, but a configured URL could hold a secret).
-func redact(err error) error {
+func redactURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)

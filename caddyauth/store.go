@@ -18,6 +18,8 @@ import (
 // credential cache, which belongs to the store, goes with the old one.
 type Store struct {
 	Policy *permissions.Policy
+	// Users are the roles and accounts the store was built from.
+	Users  *permissions.Users
 	users  map[string]*account
 	fake   *account // what an unknown user is checked against
 	cache  *credCache
@@ -40,7 +42,7 @@ func newStore(rules []permissions.Rule, users *permissions.Users, opts permissio
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{Policy: pol, users: make(map[string]*account, len(users.Users)), cache: newCredCache(10000)}
+	s := &Store{Policy: pol, Users: users, users: make(map[string]*account, len(users.Users)), cache: newCredCache(10000)}
 	count := map[permissions.HashParams]int{}
 	var dominant permissions.HashParams
 	for _, u := range users.Users {

@@ -1,0 +1,225 @@
+package caddyauth_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const adminURL = "http://localhost:2999"
+
+func adminCall(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, adminURL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAdminAPI(t *testing.T) {
+	dir := t.TempDir()
+	users := writeFile(t, dir, "users.toml", usersTOML())
+	res := writeFile(t, dir, "deployment.toml", resourcesTOML)
+	h := startCaddy(t, strings.NewReplacer("USERS", users, "RESOURCES", res).Replace(`
+		name api
+		users USERS
+		resources RESOURCES
+		resource /first/* GET /permission/admin/login
+		bearer {
+			introspect {
+				endpoint http://127.0.0.1:1/introspect
+				client_id rs
+				client_secret very-secret-value
+			}
+		}
+		basic
+`))
+	_ = h
+
+	t.Run("list", func(t *testing.T) {
+		code, body := adminCall(t, "GET", "/rest-auth/", "")
+		if code != 200 {
+			t.Fatalf("%d %s", code, body)
+		}
+		var out struct {
+			Handlers []struct {
+				Name     string
+				Settings map[string]any
+				Rules    []struct{ Context, Source string }
+				Roles    []struct{ Name string }
+				Users    []map[string]any
+			}
+		}
+		if err := json.Unmarshal([]byte(body), &out); err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Handlers) != 1 || out.Handlers[0].Name != "api" {
+			t.Fatalf("handlers: %s", body)
+		}
+		hi := out.Handlers[0]
+		if hi.Rules[0].Source != "Caddyfile" || !strings.HasSuffix(hi.Rules[1].Source, "deployment.toml:6") {
+			t.Errorf("rule sources: %+v", hi.Rules[:2])
+		}
+		if len(hi.Roles) != 5 || len(hi.Users) != 6 {
+			t.Errorf("%d roles, %d users", len(hi.Roles), len(hi.Users))
+		}
+		if strings.Contains(body, "$2a$") || strings.Contains(body, "very-secret-value") || !strings.Contains(body, "[redacted]") {
+			t.Errorf("hashes or secrets in the listing: %s", body)
+		}
+	})
+
+	t.Run("check", func(t *testing.T) {
+		cases := []struct {
+			req     string
+			allowed bool
+			status  int
+			reason  string
+			source  string
+		}{
+			{`{"method":"GET","path":"/scim2/Users","user":"alice"}`, true, 200, "authz.granted", "deployment.toml:11"},
+			{`{"method":"GET","path":"/scim2/Users","user":"bob"}`, false, 403, "authz.denied", "deployment.toml:11"},
+			{`{"method":"GET","path":"/scim2/Users","user":"mallory"}`, false, 401, "basic.invalid", ""},
+			{`{"method":"GET","path":"/scim2/Users","roles":["usermgt"],"auth_method":"client_cert"}`, false, 401, "cred.missing", ""},
+			{`{"method":"GET","path":"/scoped","scopes":["internal_user_mgt_list"],"auth_method":"bearer"}`, true, 200, "authz.granted", ""},
+			{`{"method":"GET","path":"/scoped","scopes":["x"]}`, false, 403, "authz.denied", ""},
+			{`{"method":"GET","path":"/public/x"}`, true, 200, "rule.unsecured", ""},
+			{`{"method":"GET","path":"/nowhere","user":"admin"}`, false, 401, "authz.no_rule", ""},
+			{`{"method":"GET","path":"/a/../scim2/Users","user":"admin"}`, false, 400, "path.noncanonical", ""},
+			{`{"handler":"api","method":"GET","path":"/first/x","user":"bob"}`, true, 200, "authz.granted", "Caddyfile"},
+		}
+		for _, c := range cases {
+			code, body := adminCall(t, "POST", "/rest-auth/check", c.req)
+			var d struct {
+				Allowed bool
+				Status  int
+				Reason  string
+				Rule    *struct{ Source string }
+			}
+			if code != 200 || json.Unmarshal([]byte(body), &d) != nil {
+				t.Fatalf("%s: %d %s", c.req, code, body)
+			}
+			if d.Allowed != c.allowed || d.Status != c.status || d.Reason != c.reason {
+				t.Errorf("%s: %s", c.req, body)
+			}
+			if c.source != "" && (d.Rule == nil || !strings.HasSuffix(d.Rule.Source, c.source)) {
+				t.Errorf("%s: rule source in %s, want %s", c.req, body, c.source)
+			}
+		}
+		for req, want := range map[string]int{
+			`{"handler":"nope","path":"/x"}`: 404,
+			`{"path":"/x","bogus":1}`:        400,
+			`not json`:                       400,
+		} {
+			if code, body := adminCall(t, "POST", "/rest-auth/check", req); code != want {
+				t.Errorf("%s: %d %s, want %d", req, code, body, want)
+			}
+		}
+		if code, _ := adminCall(t, "GET", "/rest-auth/check", ""); code != 405 {
+			t.Errorf("GET check: %d", code)
+		}
+	})
+
+	t.Run("reload", func(t *testing.T) {
+		A := "Authorization"
+		h.expect("bob before", 403, false, h.status("GET", "/scim2/Users", A, basic("bob", "bob-pw")))
+		good := strings.Replace(usersTOML(), `roles = ["login"]`+"\n\n[[users]]\nusername = \"dave\"", `roles = ["usermgt"]`+"\n\n[[users]]\nusername = \"dave\"", 1)
+		if good == usersTOML() {
+			t.Fatal("test setup: bob's roles not found")
+		}
+		// a broken file is refused and the running policy stays
+		os.WriteFile(users, []byte(good+"\n[[users]]\nusername = \"x\"\nbogus = 1\n"), 0o600)
+		code, body := adminCall(t, "POST", "/rest-auth/reload", `{"handler":"api"}`)
+		if code != 400 || !strings.Contains(body, "users.toml") || !strings.Contains(body, "bogus") {
+			t.Errorf("broken reload: %d %s", code, body)
+		}
+		h.expect("bob after a refused reload", 403, false, h.status("GET", "/scim2/Users", A, basic("bob", "bob-pw")))
+		os.WriteFile(users, []byte(good), 0o600)
+		code, body = adminCall(t, "POST", "/rest-auth/reload", ``)
+		if code != 200 || !strings.Contains(body, `"users": 6`) {
+			t.Errorf("reload: %d %s", code, body)
+		}
+		h.expect("bob after the reload", 200, true, h.status("GET", "/scim2/Users", A, basic("bob", "bob-pw")))
+	})
+
+	t.Run("concurrent reloads under load", func(t *testing.T) {
+		var wg sync.WaitGroup
+		var bad atomic.Int64
+		stop := make(chan struct{})
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					resp, _ := h.do("GET", "/scim2/Users", "Authorization", basic("alice", "alice-pw"))
+					if resp.StatusCode != 200 {
+						bad.Add(1)
+					}
+				}
+			}()
+		}
+		var rw sync.WaitGroup
+		for i := 0; i < 20; i++ {
+			rw.Add(1)
+			go func() {
+				defer rw.Done()
+				if code, body := adminCall(t, "POST", "/rest-auth/reload", `{}`); code != 200 {
+					t.Errorf("reload: %d %s", code, body)
+				}
+			}()
+		}
+		rw.Wait()
+		close(stop)
+		wg.Wait()
+		if bad.Load() != 0 {
+			t.Errorf("%d requests failed during reloads", bad.Load())
+		}
+	})
+}
+
+// TestWatch: with watch, an edited file is picked up; a broken edit is
+// logged and the running policy stays.
+func TestWatch(t *testing.T) {
+	dir := t.TempDir()
+	users := writeFile(t, dir, "users.toml", usersTOML())
+	res := writeFile(t, dir, "deployment.toml", resourcesTOML)
+	h := startCaddy(t, fmt.Sprintf(`
+		users %s
+		resources %s
+		watch 50ms
+`, users, res))
+	A := "Authorization"
+	h.expect("no rule yet", 401, false, h.status("GET", "/new-rule", A, basic("bob", "bob-pw")))
+	os.WriteFile(res, []byte(resourcesTOML+"\n[[resource.access_control]]\ncontext = \"/new-rule\"\nsecure = true\nhttp_method = \"GET\"\n"), 0o600)
+	waitFor(t, func() bool { resp, _ := h.do("GET", "/new-rule", A, basic("bob", "bob-pw")); return resp.StatusCode == 200 })
+	os.WriteFile(res, []byte(resourcesTOML+"\n[[resource.access_control]]\ncontext = \"/new-rule\"\n"), 0o600) // no http_method: refused
+	time.Sleep(300 * time.Millisecond)
+	h.expect("broken edit: the running policy stays", 200, true, h.status("GET", "/new-rule", A, basic("bob", "bob-pw")))
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,146 @@
+package caddyauth
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/restauth/caddy-restauth/permissions"
+)
+
+// A CheckRequest asks what rest_auth would decide for a request, without
+// sending one. Give a user (roles from the users files) and/or roles, and
+// for a bearer token its scopes.
+type CheckRequest struct {
+	Handler    string   `json:"handler,omitempty"`
+	Method     string   `json:"method"`
+	Path       string   `json:"path"`
+	User       string   `json:"user,omitempty"`
+	Roles      []string `json:"roles,omitempty"`
+	Scopes     []string `json:"scopes,omitempty"`
+	AuthMethod string   `json:"auth_method,omitempty"` // basic (default), bearer (default with scopes), client_cert, ...
+}
+
+// A Decision is the answer and why.
+type Decision struct {
+	Allowed bool   `json:"allowed"`
+	Status  int    `json:"status"`
+	Reason  string `json:"reason"` // a reason code, as in the logs
+	Detail  string `json:"detail"` // the same in words
+	// Path is the canonical path the rules saw.
+	Path     string    `json:"path,omitempty"`
+	Rule     *RuleInfo `json:"rule"`
+	Requires *Requires `json:"requires,omitempty"`
+}
+
+// RuleInfo describes a rule and where it was written.
+type RuleInfo struct {
+	Index        int      `json:"index"`
+	Context      string   `json:"context"`
+	Glob         bool     `json:"glob,omitempty"`
+	Methods      []string `json:"methods"`
+	Secured      bool     `json:"secured"`
+	Permissions  []string `json:"permissions,omitempty"`
+	Scopes       []string `json:"scopes,omitempty"`
+	AuthHandlers []string `json:"auth_handlers,omitempty"`
+	Source       string   `json:"source"`
+	Ignored      []string `json:"ignored,omitempty"`
+}
+
+// Requires is what a rule asks of a principal.
+type Requires struct {
+	Permissions []string `json:"permissions"`
+	Scopes      []string `json:"scopes"`
+	Match       string   `json:"permission_match"`
+}
+
+func ruleInfo(i int, r *permissions.Rule) *RuleInfo {
+	methods := r.Methods
+	if len(methods) == 0 {
+		methods = []string{"all"}
+	}
+	return &RuleInfo{Index: i, Context: r.Context, Glob: r.Glob, Methods: methods, Secured: r.Secured,
+		Permissions: r.Permissions, Scopes: r.Scopes, AuthHandlers: r.Handlers, Source: r.Source, Ignored: r.Ignored}
+}
+
+// explain runs the pipeline's decisions for a described request against a
+// store; authNames are the configured authenticators, in order.
+func explain(s *Store, authNames []string, q CheckRequest) Decision {
+	d := func(status int, reason, detail string) Decision {
+		return Decision{Allowed: status == http.StatusOK, Status: status, Reason: reason, Detail: detail}
+	}
+	path, err := permissions.Canonicalize(q.Path)
+	if err != nil {
+		return d(http.StatusBadRequest, "path.noncanonical", err.Error())
+	}
+	method := q.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	i := s.Policy.Match(method, path)
+	if i < 0 {
+		out := d(http.StatusUnauthorized, "authz.no_rule", "no rule matches and default_access is deny")
+		if s.Policy.Default == permissions.Allow {
+			out = d(http.StatusOK, "authz.default_allow", "no rule matches and default_access is allow")
+		}
+		out.Path = path
+		return out
+	}
+	rule := s.Policy.Rule(i)
+	withRule := func(out Decision) Decision {
+		out.Path, out.Rule = path, ruleInfo(i, rule)
+		if rule.Secured {
+			match := "all"
+			if s.Policy.AnyPermission {
+				match = "any"
+			}
+			out.Requires = &Requires{Permissions: nonNil(rule.Permissions), Scopes: nonNil(rule.Scopes), Match: match}
+		}
+		return out
+	}
+	if !rule.Secured {
+		return withRule(d(http.StatusOK, "rule.unsecured", "the rule is not secured: no credentials are read"))
+	}
+	auth := q.AuthMethod
+	if auth == "" {
+		auth = "basic"
+		if len(q.Scopes) > 0 {
+			auth = "bearer"
+		}
+	}
+	auth = permissions.HandlerName(auth)
+	if !slices.Contains(authNames, auth) {
+		return withRule(d(http.StatusUnauthorized, "cred.missing", "the handler "+auth+" is not configured on this rest_auth"))
+	}
+	if len(rule.Handlers) > 0 && !slices.Contains(rule.Handlers, auth) {
+		return withRule(d(http.StatusUnauthorized, "cred.missing", "the rule does not allow the handler "+auth))
+	}
+	if q.User == "" && len(q.Roles) == 0 && len(q.Scopes) == 0 {
+		return withRule(d(http.StatusUnauthorized, "cred.missing", "no user, roles or scopes given"))
+	}
+	roles := append([]string(nil), q.Roles...)
+	if q.User != "" {
+		a, known := s.lookup(q.User)
+		if !known && auth == "basic" {
+			return withRule(d(http.StatusUnauthorized, "basic.invalid", "the users files have no user "+q.User))
+		}
+		if known {
+			roles = append(roles, a.roles...)
+		}
+	}
+	sub := permissions.Subject{Roles: s.Policy.Roles(roles), Token: auth == "bearer", Scopes: q.Scopes}
+	switch s.Policy.Authorize(i, &sub) {
+	case permissions.Granted:
+		return withRule(d(http.StatusOK, "authz.granted", "granted"))
+	case permissions.MissingScope:
+		return withRule(d(http.StatusForbidden, "authz.denied", "a required scope is missing"))
+	default:
+		return withRule(d(http.StatusForbidden, "authz.denied", "a required permission is missing"))
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

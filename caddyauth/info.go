@@ -1,0 +1,93 @@
+package caddyauth
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// HandlerInfo is a live handler as GET /rest-auth/ shows it.
+type HandlerInfo struct {
+	Name     string          `json:"name"`
+	Settings json.RawMessage `json:"settings"`
+	Rules    []*RuleInfo     `json:"rules"`
+	Roles    []RoleInfo      `json:"roles"`
+	Users    []UserInfo      `json:"users"`
+}
+
+// RoleInfo is a role and what it holds.
+type RoleInfo struct {
+	Name        string   `json:"name"`
+	Permissions []string `json:"permissions"`
+	Scopes      []string `json:"scopes"`
+}
+
+// UserInfo is a user without its password hash.
+type UserInfo struct {
+	Username string   `json:"username"`
+	Roles    []string `json:"roles"`
+	Source   string   `json:"source"`
+}
+
+// ReloadResult counts what a reload loaded.
+type ReloadResult struct {
+	Rules int `json:"rules"`
+	Roles int `json:"roles"`
+	Users int `json:"users"`
+}
+
+func (h *Handler) info() HandlerInfo {
+	s := h.store.Load()
+	hi := HandlerInfo{Name: h.Name, Settings: h.settings(), Rules: []*RuleInfo{}, Roles: []RoleInfo{}, Users: []UserInfo{}}
+	for i := 0; i < s.Policy.Len(); i++ {
+		hi.Rules = append(hi.Rules, ruleInfo(i, s.Policy.Rule(i)))
+	}
+	for _, r := range s.Users.Roles {
+		hi.Roles = append(hi.Roles, RoleInfo{Name: r.Name, Permissions: nonNil(r.Permissions), Scopes: nonNil(r.Scopes)})
+	}
+	for _, u := range s.Users.Users {
+		hi.Users = append(hi.Users, UserInfo{Username: u.Name, Roles: nonNil(u.Roles), Source: u.Source})
+	}
+	return hi
+}
+
+// settings is the handler's JSON config without rules (listed apart) and
+// with secrets replaced.
+func (h *Handler) settings() json.RawMessage {
+	cp := *h
+	cp.Rules = nil
+	cp.AuthenticatorsRaw = h.authJSON
+	raw, err := json.Marshal(&cp)
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	var m any
+	if json.Unmarshal(raw, &m) != nil {
+		return json.RawMessage(`{}`)
+	}
+	redact(m)
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// redact replaces the values of keys that hold secrets, at any depth.
+func redact(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			if isSecretKey(k) {
+				x[k] = "[redacted]"
+				continue
+			}
+			redact(val)
+		}
+	case []any:
+		for _, e := range x {
+			redact(e)
+		}
+	}
+}
+
+func isSecretKey(k string) bool {
+	k = strings.ToLower(k)
+	return strings.Contains(k, "secret") || strings.Contains(k, "password") || k == "token"
+}

@@ -1,0 +1,75 @@
+package caddyauth
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// registry holds the live rest_auth handlers. The admin API reaches them
+// through it: admin modules are made anew on every config load, but a
+// handler is registered from Provision until Cleanup, so during a reload
+// the old and the new handlers are both here for a moment, newest last.
+var registry struct {
+	sync.Mutex
+	handlers []*Handler
+}
+
+func register(h *Handler) {
+	registry.Lock()
+	registry.handlers = append(registry.handlers, h)
+	registry.Unlock()
+}
+
+func unregister(h *Handler) {
+	registry.Lock()
+	defer registry.Unlock()
+	for i, x := range registry.handlers {
+		if x == h {
+			registry.handlers = append(registry.handlers[:i:i], registry.handlers[i+1:]...)
+			return
+		}
+	}
+}
+
+// liveHandlers returns the registered handlers, newest last.
+func liveHandlers() []*Handler {
+	registry.Lock()
+	defer registry.Unlock()
+	return append([]*Handler(nil), registry.handlers...)
+}
+
+// findHandlers returns the live handlers with a name, newest last. An
+// empty name is allowed when all live handlers share one name.
+func findHandlers(name string) ([]*Handler, error) {
+	all := liveHandlers()
+	if len(all) == 0 {
+		return nil, fmt.Errorf("no rest_auth handler is live")
+	}
+	if name == "" {
+		names := map[string]bool{}
+		for _, h := range all {
+			names[h.Name] = true
+		}
+		if len(names) > 1 {
+			var list []string
+			for n := range names {
+				list = append(list, fmt.Sprintf("%q", n))
+			}
+			sort.Strings(list)
+			return nil, fmt.Errorf("several rest_auth handlers are live (%s): say which with \"handler\"", strings.Join(list, ", "))
+		}
+		return all, nil
+	}
+	var out []*Handler
+	for _, h := range all {
+		if h.Name == name {
+			out = append(out, h)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no live rest_auth handler is named %q", name)
+	}
+	return out, nil
+}
