@@ -207,7 +207,10 @@ func TestWatch(t *testing.T) {
 	A := "Authorization"
 	h.expect("no rule yet", 401, false, h.status("GET", "/new-rule", A, basic("bob", "bob-pw")))
 	os.WriteFile(res, []byte(resourcesTOML+"\n[[resource.access_control]]\ncontext = \"/new-rule\"\nsecure = true\nhttp_method = \"GET\"\n"), 0o600)
-	waitFor(t, func() bool { resp, _ := h.do("GET", "/new-rule", A, basic("bob", "bob-pw")); return resp.StatusCode == 200 })
+	waitFor(t, func() bool {
+		resp, _ := h.do("GET", "/new-rule", A, basic("bob", "bob-pw"))
+		return resp.StatusCode == 200
+	})
 	os.WriteFile(res, []byte(resourcesTOML+"\n[[resource.access_control]]\ncontext = \"/new-rule\"\n"), 0o600) // no http_method: refused
 	time.Sleep(300 * time.Millisecond)
 	h.expect("broken edit: the running policy stays", 200, true, h.status("GET", "/new-rule", A, basic("bob", "bob-pw")))

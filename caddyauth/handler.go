@@ -112,12 +112,8 @@ type headerStripper interface {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.store = new(atomic.Pointer[Store])
-	if h.DefaultAccess != "" {
-		a, err := permissions.ParseAccess(h.DefaultAccess)
-		if err != nil {
-			return err
-		}
-		h.defaultAccess = &a
+	if err := h.settle(); err != nil {
+		return err
 	}
 	if len(h.AuthenticatorsRaw) == 0 {
 		h.AuthenticatorsRaw = []json.RawMessage{json.RawMessage(`{"handler":"basic"}`)}
@@ -150,6 +146,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.watcher = startWatcher(h, time.Duration(h.WatchInterval))
 	}
 	register(h)
+	return nil
+}
+
+// settle reads the settings that need parsing.
+func (h *Handler) settle() error {
+	if h.DefaultAccess != "" {
+		a, err := permissions.ParseAccess(h.DefaultAccess)
+		if err != nil {
+			return err
+		}
+		h.defaultAccess = &a
+	}
 	return nil
 }
 

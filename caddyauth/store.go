@@ -19,10 +19,10 @@ import (
 type Store struct {
 	Policy *permissions.Policy
 	// Users are the roles and accounts the store was built from.
-	Users  *permissions.Users
-	users  map[string]*account
-	fake   *account // what an unknown user is checked against
-	cache  *credCache
+	Users *permissions.Users
+	users map[string]*account
+	fake  *account // what an unknown user is checked against
+	cache *credCache
 }
 
 type account struct {

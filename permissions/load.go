@@ -139,7 +139,8 @@ func ParseUsers(name string, data []byte) (*Users, error) {
 				return nil, fail("roles", i, "permissions", "entry %d: permission %q has an empty segment", j+1, p)
 			}
 		}
-		out.Roles = append(out.Roles, Role{Name: r.Name, Permissions: r.Permissions, Scopes: r.Scopes})
+		out.Roles = append(out.Roles, Role{Name: r.Name, Permissions: r.Permissions, Scopes: r.Scopes,
+			Source: fmt.Sprintf("%s:%d", name, lines.line("roles", i, ""))})
 	}
 	for i, u := range doc.Users {
 		if err := checkUsername(u.Username); err != nil {

@@ -72,6 +72,8 @@ type Role struct {
 	Name        string
 	Permissions []string
 	Scopes      []string
+	// Source is "file:line" of the role's entry, when it came from a file.
+	Source string
 }
 
 // A Policy is an immutable, compiled list of rules and roles. It is safe for

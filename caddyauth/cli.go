@@ -1,0 +1,210 @@
+package caddyauth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "rest-auth",
+		Usage: "check|lint --config <file> ...",
+		Short: "Checks rest_auth decisions and lints rest_auth policies offline",
+		Long: `
+rest-auth check answers what a request would get from rest_auth, and why, the same
+answer as the admin API's POST /rest-auth/check, without a running server:
+
+	caddy rest-auth check --config Caddyfile --method GET --path /scim2/Users --user alice
+
+It prints the decision as JSON and exits 0 when the request would pass, 1 when not.
+
+rest-auth lint reports rules that can never match, regular expressions written like
+globs, unknown handler names, permissions no role holds, roles no user has and WSO2
+keys that are accepted but not enforced, each with its file and line. It exits 1 when
+it finds an error.`,
+		CobraFunc: func(cmd *cobra.Command) {
+			check := &cobra.Command{
+				Use:   "check --config <file> --method <m> --path <p> [--user <u>] [--roles a,b] [--scopes s1,s2] [--auth-method basic|bearer|client_cert] [--handler <name>]",
+				Short: "What a request would get, and why",
+				RunE: caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+					q := CheckRequest{
+						Handler: fl.String("handler"), Method: fl.String("method"), Path: fl.String("path"),
+						User: fl.String("user"), AuthMethod: fl.String("auth-method"),
+						Roles: splitList(fl.String("roles")), Scopes: splitList(fl.String("scopes")),
+					}
+					return runCheck(fl.String("config"), fl.String("adapter"), q, os.Stdout)
+				}),
+			}
+			lint := &cobra.Command{
+				Use:   "lint --config <file>",
+				Short: "Report mistakes in rest_auth policies",
+				RunE: caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+					return runLint(fl.String("config"), fl.String("adapter"), os.Stdout)
+				}),
+			}
+			for _, c := range []*cobra.Command{check, lint} {
+				c.Flags().StringP("config", "c", "", "Configuration file (default: ./Caddyfile)")
+				c.Flags().StringP("adapter", "a", "", "Name of config adapter")
+			}
+			check.Flags().String("handler", "", "rest_auth handler name (needed when there are several)")
+			check.Flags().String("method", "GET", "HTTP method")
+			check.Flags().String("path", "/", "request path")
+			check.Flags().String("user", "", "user name (roles from the users files)")
+			check.Flags().String("roles", "", "comma-separated roles")
+			check.Flags().String("scopes", "", "comma-separated token scopes")
+			check.Flags().String("auth-method", "", "basic, bearer or client_cert (default basic, bearer with scopes)")
+			cmd.AddCommand(check, lint)
+		},
+	})
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// offlineHandler is a rest_auth handler read from a config file, with its
+// policy compiled but nothing started.
+type offlineHandler struct {
+	h     *Handler
+	store *Store
+	auth  []string
+}
+
+// loadOffline adapts a config file and compiles every rest_auth handler in it.
+func loadOffline(configFile, adapter string) ([]offlineHandler, error) {
+	if configFile == "" {
+		configFile = "Caddyfile"
+	}
+	cfg, _, _, err := caddycmd.LoadConfig(configFile, adapter)
+	if err != nil {
+		return nil, err
+	}
+	var doc any
+	if err := json.Unmarshal(cfg, &doc); err != nil {
+		return nil, err
+	}
+	var raws []json.RawMessage
+	findRestAuth(doc, &raws)
+	if len(raws) == 0 {
+		return nil, fmt.Errorf("%s: no rest_auth handler", configFile)
+	}
+	var out []offlineHandler
+	for _, raw := range raws {
+		h := new(Handler)
+		if err := json.Unmarshal(raw, h); err != nil {
+			return nil, err
+		}
+		if err := h.settle(); err != nil {
+			return nil, err
+		}
+		s, err := h.load()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, offlineHandler{h: h, store: s, auth: authenticatorNames(h.AuthenticatorsRaw)})
+	}
+	return out, nil
+}
+
+// findRestAuth collects every {"handler":"rest_auth",...} object.
+func findRestAuth(v any, out *[]json.RawMessage) {
+	switch x := v.(type) {
+	case map[string]any:
+		if x["handler"] == "rest_auth" {
+			raw, _ := json.Marshal(x)
+			*out = append(*out, raw)
+			return
+		}
+		for _, e := range x {
+			findRestAuth(e, out)
+		}
+	case []any:
+		for _, e := range x {
+			findRestAuth(e, out)
+		}
+	}
+}
+
+// authenticatorNames reads the handler names from authenticator configs,
+// without loading them (basic when there are none).
+func authenticatorNames(raws []json.RawMessage) []string {
+	if len(raws) == 0 {
+		return []string{"basic"}
+	}
+	var names []string
+	for _, r := range raws {
+		var head struct {
+			Handler string `json:"handler"`
+		}
+		_ = json.Unmarshal(r, &head)
+		names = append(names, head.Handler)
+	}
+	return names
+}
+
+func runCheck(configFile, adapter string, q CheckRequest, w io.Writer) (int, error) {
+	hs, err := loadOffline(configFile, adapter)
+	if err != nil {
+		return 2, err
+	}
+	var pick *offlineHandler
+	for i := range hs {
+		if q.Handler == "" || hs[i].h.Name == q.Handler {
+			if pick != nil && q.Handler == "" {
+				return 2, errors.New("several rest_auth handlers: say which with --handler")
+			}
+			pick = &hs[i]
+		}
+	}
+	if pick == nil {
+		return 2, fmt.Errorf("no rest_auth handler named %q", q.Handler)
+	}
+	d := explain(pick.store, pick.auth, q)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(d); err != nil {
+		return 2, err
+	}
+	if !d.Allowed {
+		return 1, fmt.Errorf("refused: %d %s", d.Status, d.Reason)
+	}
+	return 0, nil
+}
+
+func runLint(configFile, adapter string, w io.Writer) (int, error) {
+	hs, err := loadOffline(configFile, adapter)
+	if err != nil {
+		fmt.Fprintln(w, err)
+		return 1, err
+	}
+	errs := 0
+	for _, oh := range hs {
+		for _, f := range oh.store.Policy.Lint(oh.auth, oh.store.Users) {
+			name := oh.h.Name
+			if name == "" {
+				name = "rest_auth"
+			}
+			fmt.Fprintf(w, "%s (%s)\n", f, name)
+			if f.Level == "error" {
+				errs++
+			}
+		}
+	}
+	if errs > 0 {
+		return 1, fmt.Errorf("%d errors", errs)
+	}
+	return 0, nil
+}

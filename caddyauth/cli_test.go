@@ -1,0 +1,104 @@
+package caddyauth
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+func writeTemp(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func cliFixture(t *testing.T, extra string) string {
+	dir := t.TempDir()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), 4)
+	users := writeTemp(t, dir, "users.toml", `
+[[roles]]
+name = "usermgt"
+permissions = ["/permission/admin/manage/identity/usermgt"]
+scopes = ["internal_user_mgt_list"]
+
+[[roles]]
+name = "unused"
+permissions = ["/permission/x"]
+
+[[users]]
+username = "alice"
+password = "`+string(hash)+`"
+roles = ["usermgt"]
+`)
+	corpus, _ := filepath.Abs("../permissions/testdata/corpus/wso2-is-access-control.toml")
+	return writeTemp(t, dir, "Caddyfile", `:8080 {
+	rest_auth {
+		name api
+		users `+users+`
+		resources `+corpus+`
+`+extra+`
+	}
+	respond ok
+}
+`)
+}
+
+func TestCLICheck(t *testing.T) {
+	cfg := cliFixture(t, "")
+	cases := []struct {
+		q      CheckRequest
+		code   int
+		status int
+		reason string
+	}{
+		{CheckRequest{Method: "GET", Path: "/scim2/Users", User: "alice"}, 0, 200, "authz.granted"},
+		{CheckRequest{Method: "DELETE", Path: "/scim2/Users/123", User: "alice"}, 0, 200, "authz.granted"}, // usermgt is an ancestor of usermgt/delete
+		{CheckRequest{Method: "DELETE", Path: "/scim2/Users/123", Roles: []string{"unused"}}, 1, 403, "authz.denied"},
+		{CheckRequest{Method: "GET", Path: "/scim2/Users", Scopes: []string{"internal_user_mgt_list"}, AuthMethod: "bearer"}, 1, 401, "cred.missing"}, // bearer not configured
+		{CheckRequest{Handler: "api", Method: "GET", Path: "/nowhere", User: "alice"}, 1, 401, "authz.no_rule"},
+	}
+	for _, c := range cases {
+		var out bytes.Buffer
+		code, _ := runCheck(cfg, "", c.q, &out)
+		var d Decision
+		if err := json.Unmarshal(out.Bytes(), &d); err != nil {
+			t.Fatalf("%+v: %v\n%s", c.q, err, out.String())
+		}
+		if code != c.code || d.Status != c.status || d.Reason != c.reason {
+			t.Errorf("%+v: exit %d, %s", c.q, code, out.String())
+		}
+	}
+	if code, err := runCheck(cfg, "", CheckRequest{Handler: "other", Path: "/"}, &bytes.Buffer{}); code != 2 || err == nil {
+		t.Errorf("unknown handler: %d %v", code, err)
+	}
+	if code, err := runCheck(filepath.Join(t.TempDir(), "missing"), "", CheckRequest{Path: "/"}, &bytes.Buffer{}); code != 2 || err == nil {
+		t.Errorf("missing config: %d %v", code, err)
+	}
+}
+
+func TestCLILint(t *testing.T) {
+	var out bytes.Buffer
+	code, err := runLint(cliFixture(t, ""), "", &out)
+	if code != 0 || err != nil {
+		t.Fatalf("lint: %d %v\n%s", code, err, out.String())
+	}
+	text := out.String()
+	for _, want := range []string{"rule.unreachable", "role.unused", "wso2-is-access-control.toml:1088: warning", "users.toml:7: warning"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("lint output lacks %q:\n%s", want, text)
+		}
+	}
+	out.Reset()
+	code, err = runLint(cliFixture(t, "\t\tresource /x/* {\n\t\t\tauth_handlers OAuthAuthentication\n\t\t}\n"), "", &out)
+	if code != 1 || err == nil || !strings.Contains(out.String(), `Caddyfile: error: allowed handler "bearer" is not configured`) {
+		t.Errorf("lint with an unknown handler: %d %v\n%s", code, err, out.String())
+	}
+}
