@@ -153,6 +153,27 @@ func TestAdminAPI(t *testing.T) {
 		h.expect("bob after the reload", 200, true, h.status("GET", "/scim2/Users", A, basic("bob", "bob-pw")))
 	})
 
+	t.Run("metrics", func(t *testing.T) {
+		h.do("GET", "/scim2/Users", "Authorization", basic("alice", "alice-pw"))
+		h.do("GET", "/scim2/Users", "Authorization", basic("alice", "alice-pw"))
+		h.do("GET", "/scim2/Users")
+		code, body := adminCall(t, "GET", "/metrics", "")
+		if code != 200 {
+			t.Fatalf("/metrics: %d", code)
+		}
+		for _, want := range []string{
+			`caddy_rest_auth_decisions_total{auth_method="basic",handler="api",outcome="granted",reason="authz.granted"}`,
+			`caddy_rest_auth_decisions_total{auth_method="",handler="api",outcome="denied",reason="cred.missing"}`,
+			`caddy_rest_auth_authentication_seconds_bucket{auth_method="basic"`,
+			`caddy_rest_auth_cache_lookups_total{cache="basic",result="hit"}`,
+			`caddy_rest_auth_policy_reloads_total{result="error"}`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	})
+
 	t.Run("concurrent reloads under load", func(t *testing.T) {
 		var wg sync.WaitGroup
 		var bad atomic.Int64

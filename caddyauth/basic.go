@@ -69,7 +69,7 @@ func (b *Basic) Provision(ctx caddy.Context) error {
 		b.ThrottleWindow = caddy.Duration(time.Minute)
 	}
 	if b.ThrottleFailures > 0 {
-		b.throttle = newThrottle(b.ThrottleFailures, time.Duration(b.ThrottleWindow), 100000)
+		b.throttle = sharedThrottle(b.ThrottleFailures, time.Duration(b.ThrottleWindow))
 	}
 	return nil
 }
@@ -119,8 +119,12 @@ func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 	if known {
 		key = credKey(user, acct.hash, []byte(pass))
 		if s.cache.has(key) {
+			metrics.basicHit.Inc()
 			return &Principal{User: user, AuthMethod: "basic", Roles: acct.roles, roles: acct.set, known: true}, nil
 		}
+	}
+	if known {
+		metrics.basicMiss.Inc()
 	}
 	good, err := compare(acct, pass)
 	if err != nil {

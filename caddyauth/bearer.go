@@ -62,6 +62,9 @@ func (Bearer) CaddyModule() caddy.ModuleInfo {
 // Provision loads keys and starts JWK set refreshes.
 func (b *Bearer) Provision(ctx caddy.Context) error {
 	b.logger = ctx.Logger()
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
 	if b.Realm == "" {
 		b.Realm = "restricted"
 	}
@@ -147,6 +150,7 @@ func (b *Bearer) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 	now := time.Now()
 	key := tokenKey(tok)
 	if e := b.cache.get(key, now); e != nil {
+		metrics.bearerHit.Inc()
 		if e.denial != nil {
 			return nil, e.denial
 		}
@@ -154,6 +158,7 @@ func (b *Bearer) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 			return b.principal(e, s), nil
 		}
 	}
+	metrics.bearerMiss.Inc()
 	var e *tokenEntry
 	switch {
 	case len(b.JWT) > 0 && strings.Count(tok, ".") == 2:

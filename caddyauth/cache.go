@@ -30,6 +30,12 @@ var cacheKey = func() []byte {
 	return k
 }()
 
+// sharedCredCache serves every store of the process, so config and policy
+// reloads do not make every client pay a password hash again. Sharing is
+// safe because a key binds the user name, the stored hash and the
+// password: it only ever says "this password matches this hash".
+var sharedCredCache = newCredCache(10000)
+
 func newCredCache(max int) *credCache {
 	return &credCache{m: make(map[[32]byte]struct{}), max: max}
 }

@@ -70,6 +70,7 @@ type Handler struct {
 	authJSON       []json.RawMessage
 	stripFields    []string // request fields an authenticator reads that must not go upstream
 	reloadMu       *sync.Mutex
+	metrics        *handlerMetrics
 	watcher        *watcher
 	store          *atomic.Pointer[Store]
 	defaultAccess  *permissions.Access
@@ -142,6 +143,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.store.Store(s)
 	h.reloadMu = new(sync.Mutex)
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	h.metrics = newHandlerMetrics(h.Name, h.authNames)
 	if h.Watch {
 		h.watcher = startWatcher(h, time.Duration(h.WatchInterval))
 	}
@@ -169,9 +174,11 @@ func (h *Handler) Reload() (ReloadResult, error) {
 	defer h.reloadMu.Unlock()
 	s, err := h.load()
 	if err != nil {
+		metrics.reloads.WithLabelValues("error").Inc()
 		h.logger.Error("reload refused; the running policy stays", zap.String("handler", h.Name), zap.Error(err))
 		return ReloadResult{}, err
 	}
+	metrics.reloads.WithLabelValues("ok").Inc()
 	h.store.Store(s)
 	res := ReloadResult{Rules: s.Policy.Len(), Roles: len(s.Users.Roles), Users: len(s.Users.Users)}
 	h.logger.Info("policy reloaded", zap.String("handler", h.Name),

@@ -476,6 +476,10 @@ func TestThrottle(t *testing.T) {
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("after 3 failures: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
+	if code, body := adminCall(t, "POST", "/rest-auth/reload", "{}"); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	h.expect("a reload does not forget failures", 429, false, h.status("GET", "/scim2/Users", "Authorization", basic("alice", "alice-pw")))
 	for i := 0; i < 4; i++ {
 		h.do("GET", "/scim2/Users", "Authorization", basic("ghost", "x"))
 	}

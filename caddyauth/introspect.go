@@ -99,9 +99,19 @@ func (in *Introspector) lookup(key [32]byte, tok string) (*tokenEntry, error) {
 		case in.slots <- struct{}{}:
 			defer func() { <-in.slots }()
 		default:
+			metrics.introspection.WithLabelValues("busy").Inc()
 			return nil, errBusy
 		}
-		return in.call(tok)
+		e, err := in.call(tok)
+		switch {
+		case err != nil:
+			metrics.introspection.WithLabelValues("error").Inc()
+		case e.denial != nil:
+			metrics.introspection.WithLabelValues("inactive").Inc()
+		default:
+			metrics.introspection.WithLabelValues("active").Inc()
+		}
+		return e, err
 	})
 	if err != nil {
 		return nil, err

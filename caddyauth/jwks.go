@@ -126,10 +126,12 @@ func (rk *remoteKeys) fetch() (time.Duration, error) {
 	ttl, err := rk.get()
 	if err != nil {
 		rk.failures.Add(1)
+		metrics.jwks.WithLabelValues("error").Inc()
 		rk.logger.Warn("JWKS fetch failed; keeping the last good key set",
 			zap.String("jwks_url", rk.url), zap.Error(err))
 		return 0, err
 	}
+	metrics.jwks.WithLabelValues("ok").Inc()
 	return ttl, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -45,12 +46,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	i := s.Policy.Match(r.Method, path)
 	if i < 0 {
 		if s.Policy.Default == permissions.Allow {
+			h.metrics.passed.Inc()
 			return h.pass(w, r, next)
 		}
 		return h.refuse(w, r, path, nil, deny("authz.no_rule"), h.authenticators)
 	}
 	rule := s.Policy.Rule(i)
 	if !rule.Secured {
+		h.metrics.passed.Inc()
 		return h.pass(w, r, next)
 	}
 
@@ -86,6 +89,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		ce.Write(zap.String("handler", h.Name), zap.String("user", p.User), zap.String("auth_method", p.AuthMethod),
 			zap.String("method", r.Method), zap.String("path", path), zap.String("rule", rule.Source))
 	}
+	h.metrics.grant(p.AuthMethod)
 	h.setIdentity(r, p)
 	return h.pass(w, r.WithContext(withPrincipal(r.Context(), p)), next)
 }
@@ -108,7 +112,9 @@ func (h *Handler) authenticate(a Authenticator, r *http.Request, s *Store) (p *P
 			p, err = nil, &Denial{Status: http.StatusServiceUnavailable, Reason: "auth.unavailable"}
 		}
 	}()
+	start := time.Now()
 	p, err = a.Authenticate(r, s)
+	h.metrics.observeAuth(a.Name(), start)
 	if err == nil && (p == nil || p.User == "") {
 		return nil, deny("auth.no_principal")
 	}
@@ -214,6 +220,13 @@ func (h *Handler) refuseAs(w http.ResponseWriter, r *http.Request, path string, 
 		fields = append(fields, zap.String("user", p.User), zap.String("auth_method", p.AuthMethod))
 	}
 	h.logger.Info("request denied", fields...)
+	auth := ""
+	if p != nil {
+		auth = p.AuthMethod
+	} else if len(challengers) == 1 && rule != nil {
+		auth = challengers[0].Name()
+	}
+	h.metrics.deny(d.Reason, auth)
 	writeError(w, d.Status)
 	return nil
 }

@@ -15,7 +15,8 @@ import (
 // A Store is one immutable snapshot of a handler's policy: the compiled
 // rules and roles, and the user accounts. A reload builds a new Store and
 // swaps it in whole, so a request sees one consistent snapshot and the
-// credential cache, which belongs to the store, goes with the old one.
+// credential cache, shared by all stores, stays: its keys include the
+// stored hash, so a changed password misses at once.
 type Store struct {
 	Policy *permissions.Policy
 	// Users are the roles and accounts the store was built from.
@@ -42,7 +43,7 @@ func newStore(rules []permissions.Rule, users *permissions.Users, opts permissio
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{Policy: pol, Users: users, users: make(map[string]*account, len(users.Users)), cache: newCredCache(10000)}
+	s := &Store{Policy: pol, Users: users, users: make(map[string]*account, len(users.Users)), cache: sharedCredCache}
 	count := map[permissions.HashParams]int{}
 	var dominant permissions.HashParams
 	for _, u := range users.Users {

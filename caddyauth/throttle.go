@@ -1,6 +1,7 @@
 package caddyauth
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -74,4 +75,27 @@ func (t *throttle) prune(now time.Time) {
 		}
 		delete(t.entries, k)
 	}
+}
+
+// throttles are kept per setting for the life of the process, so a config
+// or policy reload does not forget recent failures (an attacker cannot
+// reset the count by waiting for a reload).
+var throttles struct {
+	sync.Mutex
+	m map[string]*throttle
+}
+
+func sharedThrottle(failures int, window time.Duration) *throttle {
+	throttles.Lock()
+	defer throttles.Unlock()
+	key := fmt.Sprintf("%d/%s", failures, window)
+	if t, ok := throttles.m[key]; ok {
+		return t
+	}
+	if throttles.m == nil {
+		throttles.m = map[string]*throttle{}
+	}
+	t := newThrottle(failures, window, 100000)
+	throttles.m[key] = t
+	return t
 }
