@@ -62,6 +62,24 @@ bash scripts/mtls-certs.sh "$mt" mallory >/dev/null 2>&1
 check 000 --cert "$mt/mallory-chain.pem" --key "$mt/mallory.key" $M/scim2/Users
 body=$(curl -sk --cert example/mtls/alice-chain.pem --key example/mtls/alice.key $M/api/identity/user/v1.0/me)
 [ "$body" = '{"user":"alice","roles":"user-manager,everyone","auth_method":"client_cert","scopes":""}' ] || { echo "FAIL: mTLS body $body"; fail=1; }
+# operating it (README: "Operating"): admin routes, CLI, metrics
+A=localhost:2019
+out=$(curl -s $A/rest-auth/)
+echo "$out" | grep -q '"name": "demo"' && ! echo "$out" | grep -q 'argon2id\|\$2a\$' || { echo "FAIL: GET /rest-auth/"; fail=1; }
+out=$(curl -s -X POST $A/rest-auth/check -d '{"handler":"demo","method":"GET","path":"/scim2/Users","user":"alice"}')
+echo "$out" | grep -q '"allowed": true' || { echo "FAIL: check alice: $out"; fail=1; }
+out=$(curl -s -X POST $A/rest-auth/check -d '{"handler":"demo","method":"GET","path":"/scim2/Users","scopes":["internal_user_mgt_list"],"auth_method":"bearer"}')
+echo "$out" | grep -q '"allowed": true' || { echo "FAIL: check scopes: $out"; fail=1; }
+out=$(curl -s -X POST $A/rest-auth/reload -d '{"handler":"demo"}')
+echo "$out" | grep -q '"rules": 5' || { echo "FAIL: reload: $out"; fail=1; }
+curl -s $A/metrics | grep -q '^caddy_rest_auth_decisions_total{auth_method="basic",handler="demo",outcome="granted"' || { echo "FAIL: metrics"; fail=1; }
+if ./caddy rest-auth check --config Caddyfile.example --handler demo --method GET --path /scim2/Users --user bob >/tmp/restauth-check.json 2>/dev/null; then
+	echo "FAIL: rest-auth check for bob passed"; fail=1
+fi
+grep -q '"status": 403' /tmp/restauth-check.json || { echo "FAIL: rest-auth check output"; cat /tmp/restauth-check.json; fail=1; }
+./caddy rest-auth check --config Caddyfile.example --handler demo --method GET --path /scim2/Users --user alice >/dev/null 2>&1 || { echo "FAIL: rest-auth check alice"; fail=1; }
+./caddy rest-auth lint --config Caddyfile.example >/tmp/restauth-lint.txt 2>&1 || { echo "FAIL: rest-auth lint"; cat /tmp/restauth-lint.txt; fail=1; }
+echo "ok:   admin routes, metrics, caddy rest-auth check and lint"
 if [ $fail -ne 0 ]; then
 	cat /tmp/restauth-example.log
 	exit 1
