@@ -7,17 +7,33 @@ import (
 )
 
 // An Authenticator checks one kind of credential. The built-in ones are
-// basic, bearer and client_cert; third parties add theirs as modules in the
-// http.rest_auth.authenticators namespace.
+// basic, bearer and client_cert; third parties add theirs as Caddy modules
+// in the http.rest_auth.authenticators namespace, and the pipeline treats
+// all of them alike: nothing in it knows a built-in by name.
 //
 // The rest_auth handler asks each authenticator allowed on the matched rule,
 // in the configured order, whether its kind of credential is present; the
-// first that says yes is the only one asked to authenticate. An
-// authenticator must not write to the response.
+// first that says yes is the only one asked to authenticate (a bad
+// credential is never passed over for another kind).
+//
+// The contract:
+//   - Present must be cheap and must not verify anything.
+//   - Authenticate returns a *Principal with a non-empty User, or an error.
+//     A *Denial means the credential is bad (401, or 429 for throttling, or
+//     400 for a malformed request); any other error means the answer could
+//     not be found (a key server down, a timeout) and the request gets 503.
+//     A panic is recovered and treated as 503.
+//   - An authenticator must not write to the response or change the
+//     request; it may be called concurrently.
 type Authenticator interface {
 	// Name is the name rules use in allowed_auth_handlers (basic, bearer,
-	// client_cert, ...).
+	// client_cert, ...), also shown in logs and placeholders. It should be
+	// the module's name in the namespace.
 	Name() string
+	// WSO2Name is the name WSO2's deployment.toml uses for this kind of
+	// handler (BasicAuthentication, OAuthAuthentication,
+	// ClientCertificate), accepted in allowed_auth_handlers too; "" if none.
+	WSO2Name() string
 	// Present reports whether the request carries this kind of credential.
 	// It must be cheap and must not verify anything.
 	Present(r *http.Request) bool

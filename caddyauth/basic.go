@@ -88,6 +88,9 @@ func (b *Basic) Validate() error {
 // Name returns "basic".
 func (*Basic) Name() string { return "basic" }
 
+// WSO2Name returns "BasicAuthentication".
+func (*Basic) WSO2Name() string { return "BasicAuthentication" }
+
 // Present reports whether the Authorization header uses the Basic scheme.
 func (*Basic) Present(r *http.Request) bool {
 	return hasScheme(r.Header.Get("Authorization"), "basic")

@@ -126,6 +126,9 @@ func (b *Bearer) Cleanup() error {
 // Name returns "bearer".
 func (*Bearer) Name() string { return "bearer" }
 
+// WSO2Name returns "OAuthAuthentication".
+func (*Bearer) WSO2Name() string { return "OAuthAuthentication" }
+
 // Present reports whether the Authorization header uses the Bearer scheme.
 func (*Bearer) Present(r *http.Request) bool {
 	return hasScheme(r.Header.Get("Authorization"), "bearer")

@@ -38,9 +38,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			permissions <permission>...
 //			scopes <scope>...
 //			auth_handlers <handler>...
+//			authorizers <name>...
 //		}
 //		basic [{ ... }]
 //		<authenticator> [{ ... }]   # bearer, client_cert or a third party's
+//		authorizer <name> [{ ... }] # a module in http.rest_auth.authorizers
 //	}
 //
 // Authenticators are tried in the order written; with none, basic alone.
@@ -118,6 +120,20 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.Rules = append(h.Rules, rc)
+		case "authorizer":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			name := d.Val()
+			unm, err := caddyfile.UnmarshalModule(d, "http.rest_auth.authorizers."+name)
+			if err != nil {
+				if strings.Contains(err.Error(), "module not registered") {
+					return d.Errf("unknown authorizer %q", name)
+				}
+				return err
+			}
+			var warnings []caddyconfig.Warning
+			h.AuthorizersRaw = append(h.AuthorizersRaw, caddyconfig.JSONModuleObject(unm, "authorizer", name, &warnings))
 		default:
 			name := d.Val()
 			unm, err := caddyfile.UnmarshalModule(d, "http.rest_auth.authenticators."+name)
@@ -177,6 +193,12 @@ func parseResource(d *caddyfile.Dispenser) (RuleConfig, error) {
 			rc.Scopes = append(rc.Scopes, d.RemainingArgs()...)
 		case "auth_handlers":
 			rc.AuthHandlers = append(rc.AuthHandlers, d.RemainingArgs()...)
+		case "authorizers":
+			names := d.RemainingArgs()
+			if len(names) == 0 {
+				return rc, d.ArgErr()
+			}
+			rc.Authorizers = append(rc.Authorizers, names...)
 		default:
 			return rc, d.Errf("unknown resource option %q", d.Val())
 		}

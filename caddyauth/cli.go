@@ -144,13 +144,17 @@ func authenticatorNames(raws []json.RawMessage) []string {
 	if len(raws) == 0 {
 		return []string{"basic"}
 	}
+	return moduleNames(raws, "handler")
+}
+
+// moduleNames reads the inline module names of guest module configs.
+func moduleNames(raws []json.RawMessage, key string) []string {
 	var names []string
 	for _, r := range raws {
-		var head struct {
-			Handler string `json:"handler"`
-		}
+		var head map[string]any
 		_ = json.Unmarshal(r, &head)
-		names = append(names, head.Handler)
+		name, _ := head[key].(string)
+		names = append(names, name)
 	}
 	return names
 }

@@ -139,6 +139,9 @@ func (c *ClientCert) Validate() error {
 // Name returns "client_cert".
 func (*ClientCert) Name() string { return "client_cert" }
 
+// WSO2Name returns "ClientCertificate".
+func (*ClientCert) WSO2Name() string { return "ClientCertificate" }
+
 // Present reports whether the client sent a certificate in the handshake.
 func (*ClientCert) Present(r *http.Request) bool {
 	return r.TLS != nil && len(r.TLS.PeerCertificates) > 0

@@ -42,6 +42,7 @@ type RuleInfo struct {
 	Permissions  []string `json:"permissions,omitempty"`
 	Scopes       []string `json:"scopes,omitempty"`
 	AuthHandlers []string `json:"auth_handlers,omitempty"`
+	Authorizers  []string `json:"authorizers,omitempty"`
 	Source       string   `json:"source"`
 	Ignored      []string `json:"ignored,omitempty"`
 }
@@ -59,7 +60,7 @@ func ruleInfo(i int, r *permissions.Rule) *RuleInfo {
 		methods = []string{"all"}
 	}
 	return &RuleInfo{Index: i, Context: r.Context, Glob: r.Glob, Methods: methods, Secured: r.Secured,
-		Permissions: r.Permissions, Scopes: r.Scopes, AuthHandlers: r.Handlers, Source: r.Source, Ignored: r.Ignored}
+		Permissions: r.Permissions, Scopes: r.Scopes, AuthHandlers: r.Handlers, Authorizers: r.Authorizers, Source: r.Source, Ignored: r.Ignored}
 }
 
 // explain runs the pipeline's decisions for a described request against a
@@ -107,7 +108,7 @@ func explain(s *Store, authNames []string, q CheckRequest) Decision {
 			auth = "bearer"
 		}
 	}
-	auth = permissions.HandlerName(auth)
+	auth = canonicalHandler(auth)
 	if !slices.Contains(authNames, auth) {
 		return withRule(d(http.StatusUnauthorized, "cred.missing", "the handler "+auth+" is not configured on this rest_auth"))
 	}

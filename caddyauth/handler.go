@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,17 +65,23 @@ type Handler struct {
 	// AuthenticatorsRaw are the authentication handlers, tried in this
 	// order. Default: basic alone.
 	AuthenticatorsRaw []json.RawMessage `json:"authenticators,omitempty" caddy:"namespace=http.rest_auth.authenticators inline_key=handler"`
+	// AuthorizersRaw are extra authorizers that run after the permission
+	// check on secured rules; all that apply must allow. A rule may name
+	// the ones that apply to it.
+	AuthorizersRaw []json.RawMessage `json:"authorizers,omitempty" caddy:"namespace=http.rest_auth.authorizers inline_key=authorizer"`
 
-	authenticators []Authenticator
-	authNames      []string // their names, in order
-	authJSON       []json.RawMessage
-	stripFields    []string // request fields an authenticator reads that must not go upstream
-	reloadMu       *sync.Mutex
-	metrics        *handlerMetrics
-	watcher        *watcher
-	store          *atomic.Pointer[Store]
-	defaultAccess  *permissions.Access
-	logger         *zap.Logger
+	authenticators  []Authenticator
+	authorizers     []Authorizer
+	authorizerNames []string // from the config, before loading (offline tools too)
+	authNames       []string // their names, in order
+	authJSON        []json.RawMessage
+	stripFields     []string // request fields an authenticator reads that must not go upstream
+	reloadMu        *sync.Mutex
+	metrics         *handlerMetrics
+	watcher         *watcher
+	store           *atomic.Pointer[Store]
+	defaultAccess   *permissions.Access
+	logger          *zap.Logger
 }
 
 // RuleConfig is a resource rule written in the Caddyfile or JSON config.
@@ -93,6 +100,9 @@ type RuleConfig struct {
 	// AuthHandlers are the authentication handlers allowed on the rule
 	// (basic, bearer, client_cert or WSO2's names); empty means all.
 	AuthHandlers []string `json:"auth_handlers,omitempty"`
+	// Authorizers names the configured authorizers that apply to this
+	// rule; empty means all of them.
+	Authorizers []string `json:"authorizers,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -103,9 +113,11 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// A headerStripper is an authenticator that reads a request field which
-// must never reach the upstream, such as client_cert's header-mode user.
-type headerStripper interface {
+// A HeaderStripper is an authenticator that reads request fields which
+// must never reach the upstream (an API key, client_cert's header-mode
+// user). rest_auth deletes them, in any case and with '_' for '-', from
+// every request it passes on. Implementing it is optional.
+type HeaderStripper interface {
 	StripHeaders() []string
 }
 
@@ -133,8 +145,20 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		seen[a.Name()] = true
 		h.authenticators = append(h.authenticators, a)
 		h.authNames = append(h.authNames, a.Name())
-		if hs, ok := a.(headerStripper); ok {
+		if hs, ok := a.(HeaderStripper); ok {
 			h.stripFields = append(h.stripFields, hs.StripHeaders()...)
+		}
+	}
+	if len(h.AuthorizersRaw) > 0 {
+		h.authJSON = append(h.authJSON, h.AuthorizersRaw...)
+		mods, err := ctx.LoadModule(h, "AuthorizersRaw")
+		if err != nil {
+			return fmt.Errorf("loading authorizers: %w", err)
+		}
+		h.authorizerNames = nil
+		for _, m := range mods.([]any) {
+			h.authorizers = append(h.authorizers, m.(Authorizer))
+			h.authorizerNames = append(h.authorizerNames, m.(Authorizer).Name())
 		}
 	}
 	s, err := h.load()
@@ -156,6 +180,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 // settle reads the settings that need parsing.
 func (h *Handler) settle() error {
+	// offline tools see the configs only: a "name" field, else the module
+	h.authorizerNames = nil
+	for i, n := range moduleNames(h.AuthorizersRaw, "name") {
+		if n == "" {
+			n = moduleNames(h.AuthorizersRaw[i:i+1], "authorizer")[0]
+		}
+		h.authorizerNames = append(h.authorizerNames, n)
+	}
 	if h.DefaultAccess != "" {
 		a, err := permissions.ParseAccess(h.DefaultAccess)
 		if err != nil {
@@ -227,6 +259,14 @@ func (h *Handler) load() (*Store, error) {
 	default:
 		return nil, fmt.Errorf("permission_match must be all or any, not %q", h.PermissionMatch)
 	}
+	for i := range rules {
+		rules[i].Handlers = canonicalHandlers(rules[i].Handlers)
+		for _, n := range rules[i].Authorizers {
+			if !slices.Contains(h.authorizerNames, n) {
+				return nil, fmt.Errorf("%s: rule %s names authorizer %q, which is not configured", rules[i].Source, rules[i].Context, n)
+			}
+		}
+	}
 	var users *permissions.Users
 	if len(h.Users) > 0 {
 		var err error
@@ -279,6 +319,7 @@ func (rc RuleConfig) rule() (permissions.Rule, error) {
 		r.Methods = append(r.Methods, permissions.SplitMethods(m)...)
 	}
 	r.Handlers = permissions.HandlerNames(rc.AuthHandlers)
+	r.Authorizers = rc.Authorizers
 	return r, nil
 }
 

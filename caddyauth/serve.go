@@ -84,6 +84,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return h.refuseAs(w, r, path, rule, d, nil, p)
 	}
+	if len(h.authorizers) > 0 {
+		if d := h.runAuthorizers(r, p, rule); d != nil {
+			return h.refuseAs(w, r, path, rule, d, nil, p)
+		}
+	}
 
 	if ce := h.logger.Check(zap.DebugLevel, "request granted"); ce != nil {
 		ce.Write(zap.String("handler", h.Name), zap.String("user", p.User), zap.String("auth_method", p.AuthMethod),
@@ -108,7 +113,7 @@ func (h *Handler) pass(w http.ResponseWriter, r *http.Request, next caddyhttp.Ha
 func (h *Handler) authenticate(a Authenticator, r *http.Request, s *Store) (p *Principal, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			h.logger.Error("authenticator panicked", zap.String("auth_method", a.Name()), zap.Any("panic", v))
+			h.logger.Error("authenticator panicked", errorField(a.Name(), v)...)
 			p, err = nil, &Denial{Status: http.StatusServiceUnavailable, Reason: "auth.unavailable"}
 		}
 	}()
@@ -251,4 +256,9 @@ func writeError(w http.ResponseWriter, status int) {
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body))
+}
+
+// errorField describes a failing guest module for a log line.
+func errorField(module string, v any) []zap.Field {
+	return []zap.Field{zap.String("module", module), zap.Any("error", v)}
 }

@@ -361,32 +361,22 @@ func stringList(e map[string]any, key string) ([]string, error) {
 	return out, nil
 }
 
-// HandlerNames maps a rule's allowed handlers to this module's names; a
-// list containing "all" means every handler (nil).
+// HandlerNames cleans a rule's list of allowed handlers; a list containing
+// "all" means every handler (nil). Names are kept as written (WSO2's, such
+// as BasicAuthentication, or a handler's own); the Caddy glue resolves them
+// against the handlers that are registered.
 func HandlerNames(list []string) []string {
 	var out []string
 	for _, h := range list {
-		if strings.EqualFold(strings.TrimSpace(h), "all") {
+		h = strings.TrimSpace(h)
+		if strings.EqualFold(h, "all") {
 			return nil
 		}
-		out = append(out, HandlerName(h))
+		if h != "" {
+			out = append(out, h)
+		}
 	}
 	return out
-}
-
-// HandlerName maps WSO2's authentication handler names to this module's
-// (BasicAuthentication -> basic, OAuthAuthentication -> bearer,
-// ClientCertificate -> client_cert). Other names are returned unchanged.
-func HandlerName(s string) string {
-	switch strings.TrimSpace(s) {
-	case "BasicAuthentication":
-		return "basic"
-	case "OAuthAuthentication":
-		return "bearer"
-	case "ClientCertificate":
-		return "client_cert"
-	}
-	return strings.TrimSpace(s)
 }
 
 // tomlError turns a go-toml error into a FileError with a line.

@@ -53,6 +53,9 @@ type Rule struct {
 	// Handlers are the authentication handlers allowed on this rule, as
 	// canonical names (basic, bearer, client_cert); empty means all.
 	Handlers []string
+	// Authorizers names the extra authorizers that run on this rule after
+	// its permissions are checked; empty means every configured one.
+	Authorizers []string
 	// Source tells where the rule was written: "file:line" or "Caddyfile".
 	Source string
 	// Ignored lists WSO2 keys that were accepted but are not implemented.

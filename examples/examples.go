@@ -1,0 +1,11 @@
+// Package examples holds two example third-party modules for rest_auth,
+// each its own package: apikey (an authenticator) and netallow (an
+// authorizer). Building Caddy with this module path plugs in both:
+//
+//	xcaddy build --with github.com/restauth/caddy-restauth --with github.com/restauth/caddy-restauth/examples
+package examples
+
+import (
+	_ "github.com/restauth/caddy-restauth/examples/apikey"
+	_ "github.com/restauth/caddy-restauth/examples/netallow"
+)
