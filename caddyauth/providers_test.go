@@ -37,7 +37,9 @@ func TestStockProviders(t *testing.T) {
 	h := &harness{t: t, up: up}
 
 	key := []byte(hmacSecret)
-	tok := func(sub string, extra ...any) string { return mint(t, jwt.SigningMethodHS256, key, "", claims(sub, extra...)) }
+	tok := func(sub string, extra ...any) string {
+		return mint(t, jwt.SigningMethodHS256, key, "", claims(sub, extra...))
+	}
 	A := "Authorization"
 	cases := []struct {
 		name   string
