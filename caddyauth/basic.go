@@ -45,8 +45,17 @@ type Basic struct {
 	ThrottleFailures int `json:"throttle_failures,omitempty"`
 	// ThrottleWindow is the window's length. Default 1m.
 	ThrottleWindow caddy.Duration `json:"throttle_window,omitempty"`
+	// ThrottleAddressFailures bounds failed checks from one client address
+	// across all user names in a window (password spraying). Default ten
+	// times ThrottleFailures; -1 turns it off.
+	ThrottleAddressFailures int `json:"throttle_address_failures,omitempty"`
+	// ThrottleUserFailures bounds failed checks for one user name across
+	// all addresses in a window (a distributed guess). Default ten times
+	// ThrottleFailures; -1 turns it off. While it holds, the user's good
+	// password gets 429 too: that is the price of stopping the guessing.
+	ThrottleUserFailures int `json:"throttle_user_failures,omitempty"`
 
-	throttle *throttle
+	pair, addr, user *throttle
 }
 
 // CaddyModule returns the Caddy module information.
@@ -68,8 +77,21 @@ func (b *Basic) Provision(ctx caddy.Context) error {
 	if b.ThrottleWindow == 0 {
 		b.ThrottleWindow = caddy.Duration(time.Minute)
 	}
+	w := time.Duration(b.ThrottleWindow)
 	if b.ThrottleFailures > 0 {
-		b.throttle = sharedThrottle(b.ThrottleFailures, time.Duration(b.ThrottleWindow))
+		b.pair = sharedThrottle("pair", b.ThrottleFailures, w)
+		if b.ThrottleAddressFailures == 0 {
+			b.ThrottleAddressFailures = 10 * b.ThrottleFailures
+		}
+		if b.ThrottleUserFailures == 0 {
+			b.ThrottleUserFailures = 10 * b.ThrottleFailures
+		}
+		if b.ThrottleAddressFailures > 0 {
+			b.addr = sharedThrottle("addr", b.ThrottleAddressFailures, w)
+		}
+		if b.ThrottleUserFailures > 0 {
+			b.user = sharedThrottle("user", b.ThrottleUserFailures, w)
+		}
 	}
 	return nil
 }
@@ -79,7 +101,7 @@ func (b *Basic) Validate() error {
 	if strings.ContainsAny(b.Realm, "\"\\\r\n") {
 		return fmt.Errorf("basic: realm must not contain quotes, backslashes or line breaks")
 	}
-	if b.ThrottleFailures < -1 || b.ThrottleWindow < 0 {
+	if b.ThrottleFailures < -1 || b.ThrottleWindow < 0 || b.ThrottleAddressFailures < -1 || b.ThrottleUserFailures < -1 {
 		return fmt.Errorf("basic: throttle must be positive")
 	}
 	return nil
@@ -107,12 +129,9 @@ func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 	if !ok {
 		return nil, deny("cred.malformed")
 	}
-	var tkey string
-	if b.throttle != nil {
-		tkey = user + "\x00" + clientIP(r)
-		if wait := b.throttle.blocked(tkey); wait > 0 {
-			return nil, &Denial{Status: http.StatusTooManyRequests, Reason: "basic.throttled", RetryAfter: wait}
-		}
+	ip := clientIP(r)
+	if wait := b.throttled(user, ip); wait > 0 {
+		return nil, &Denial{Status: http.StatusTooManyRequests, Reason: "basic.throttled", RetryAfter: wait}
 	}
 	acct, known := s.lookup(user)
 	if !known {
@@ -129,18 +148,49 @@ func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 	if known {
 		metrics.basicMiss.Inc()
 	}
+	release, ok := acquireHashSlot()
+	if !ok {
+		return nil, &Denial{Status: http.StatusServiceUnavailable, Reason: "basic.busy", RetryAfter: time.Second}
+	}
 	good, err := compare(acct, pass)
+	release()
 	if err != nil {
 		return nil, fmt.Errorf("checking password: %w", err)
 	}
 	if !good || !known {
-		if b.throttle != nil {
-			b.throttle.fail(tkey)
-		}
+		b.failed(user, ip)
 		return nil, deny("basic.invalid")
 	}
 	s.cache.add(key)
 	return &Principal{User: user, AuthMethod: "basic", Roles: acct.roles, roles: acct.set, known: true}, nil
+}
+
+// throttled returns how long a user name from an address must wait: the
+// longest of its per-pair, per-address and per-user blocks.
+func (b *Basic) throttled(user, ip string) time.Duration {
+	var wait time.Duration
+	if b.pair != nil {
+		wait = max(wait, b.pair.blocked(user+"\x00"+ip))
+	}
+	if b.addr != nil {
+		wait = max(wait, b.addr.blocked(ip))
+	}
+	if b.user != nil {
+		wait = max(wait, b.user.blocked(user))
+	}
+	return wait
+}
+
+func (b *Basic) failed(user, ip string) {
+	if b.pair != nil {
+		b.pair.fail(user + "\x00" + ip)
+	}
+	if b.addr != nil {
+		b.addr.fail(ip)
+	}
+	if b.user != nil {
+		b.user.fail(user)
+	}
 }
 
 // compare checks a password with Caddy's comparers. bcrypt looks at only 72
@@ -202,7 +252,9 @@ func clientIP(r *http.Request) string {
 //
 //	basic [{
 //		realm <realm>
-//		throttle <failures> <window>   # or: throttle off
+//		throttle <failures> <window>   # per user and address; or: throttle off
+//		throttle_address <failures>|off # per address, all users (default 10x)
+//		throttle_user <failures>|off    # per user, all addresses (default 10x)
 //	}]
 func (b *Basic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // handler name
@@ -234,6 +286,23 @@ func (b *Basic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("throttle: bad window %q", args[1])
 			}
 			b.ThrottleFailures, b.ThrottleWindow = n, caddy.Duration(w)
+		case "throttle_address", "throttle_user":
+			opt := d.Val()
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			n := -1
+			if d.Val() != "off" {
+				var err error
+				if n, err = strconv.Atoi(d.Val()); err != nil || n < 1 {
+					return d.Errf("%s: a positive number or off, not %q", opt, d.Val())
+				}
+			}
+			if opt == "throttle_address" {
+				b.ThrottleAddressFailures = n
+			} else {
+				b.ThrottleUserFailures = n
+			}
 		default:
 			return d.Errf("basic: unknown option %q", d.Val())
 		}

@@ -486,3 +486,24 @@ func TestThrottle(t *testing.T) {
 	h.expect("unknown users are throttled alike", 429, false, h.status("GET", "/scim2/Users", "Authorization", basic("ghost", "x")))
 	h.expect("another user is not throttled", 200, true, h.status("GET", "/scim2/Users", "Authorization", basic("admin", "admin-pw")))
 }
+
+// TestThrottleSpraying: many user names from one address, and one user name
+// from many guesses, are bounded too.
+func TestThrottleSpraying(t *testing.T) {
+	h := startCaddy(t, `
+		users USERS
+		resources RESOURCES
+		basic {
+			throttle 100 2m
+			throttle_address 5
+			throttle_user off
+		}
+`)
+	for i := 0; i < 5; i++ {
+		h.expect("spraying", 401, false, h.status("GET", "/scim2/Users", "Authorization", basic(fmt.Sprint("user", i), "guess")))
+	}
+	resp, _ := h.do("GET", "/scim2/Users", "Authorization", basic("admin", "admin-pw"))
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("after 5 failures from one address for 5 users: %d", resp.StatusCode)
+	}
+}

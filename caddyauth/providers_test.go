@@ -22,12 +22,12 @@ func TestStockProviders(t *testing.T) {
 	"apps": {"http": {"grace_period": 1, "servers": {
 		"restauth": {"listen": ["127.0.0.1:9080"], "routes": [{"handle": [
 			{"handler": "rest_auth", "users": [%[1]q], "rules": [{"path": "/*"}],
-			 "authenticators": [{"handler": "bearer", %[2]s}, {"handler": "basic", "throttle_failures": 3}]},
+			 "authenticators": [{"handler": "bearer", %[2]s}, {"handler": "basic", "throttle_failures": -1}]},
 			{"handler": "reverse_proxy", "upstreams": [{"dial": %[3]q}]}]}]},
 		"stock": {"listen": ["127.0.0.1:9081"], "routes": [{"handle": [
 			{"handler": "authentication", "providers": {
 				"rest_bearer": {"users": [%[1]q], %[2]s},
-				"rest_basic": {"users": [%[1]q], "throttle_failures": 3}}},
+				"rest_basic": {"users": [%[1]q], "throttle_failures": -1}}},
 			{"handler": "reverse_proxy", "upstreams": [{"dial": %[3]q}],
 			 "headers": {"request": {"set": {"X-User": ["{http.auth.user.id}"], "X-Roles": ["{http.auth.user.roles}"]}}}}]}]}
 	}}}

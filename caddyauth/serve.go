@@ -178,13 +178,26 @@ func stripField(hdr http.Header, field string) {
 }
 
 // stripIdentityHeaders deletes every client-sent copy of the identity
-// headers, in any case and with '_' for '-'.
+// headers, in any case and with '_' for '-', and the method-override
+// headers (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override): rules
+// decide on the request's method, so an upstream must never be told
+// another.
 func stripIdentityHeaders(hdr http.Header) {
 	for name := range hdr {
 		if len(name) > 11 && strings.EqualFold(strings.ReplaceAll(name[:11], "_", "-"), "x-restauth-") {
 			delete(hdr, name)
+			continue
+		}
+		if len(name) >= 13 && len(name) <= 22 && isMethodOverride(name) {
+			delete(hdr, name)
 		}
 	}
+}
+
+func isMethodOverride(name string) bool {
+	n := strings.ReplaceAll(name, "_", "-")
+	return strings.EqualFold(n, "X-HTTP-Method-Override") || strings.EqualFold(n, "X-HTTP-Method") ||
+		strings.EqualFold(n, "X-Method-Override")
 }
 
 // refuse answers a denial: status, challenges, JSON body, one log line.
@@ -205,7 +218,7 @@ func (h *Handler) refuseAs(w http.ResponseWriter, r *http.Request, path string, 
 			}
 		}
 	}
-	if d.Status == http.StatusTooManyRequests && d.RetryAfter > 0 {
+	if (d.Status == http.StatusTooManyRequests || d.Status == http.StatusServiceUnavailable) && d.RetryAfter > 0 {
 		hdr.Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds()+0.999)))
 	}
 	fields := []zap.Field{

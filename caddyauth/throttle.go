@@ -2,6 +2,7 @@ package caddyauth
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -85,10 +86,10 @@ var throttles struct {
 	m map[string]*throttle
 }
 
-func sharedThrottle(failures int, window time.Duration) *throttle {
+func sharedThrottle(kind string, failures int, window time.Duration) *throttle {
 	throttles.Lock()
 	defer throttles.Unlock()
-	key := fmt.Sprintf("%d/%s", failures, window)
+	key := fmt.Sprintf("%s/%d/%s", kind, failures, window)
 	if t, ok := throttles.m[key]; ok {
 		return t
 	}
@@ -99,3 +100,31 @@ func sharedThrottle(failures int, window time.Duration) *throttle {
 	throttles.m[key] = t
 	return t
 }
+
+// Password hashing runs at most hashSlots at a time in the process. A
+// request that finds no free slot within hashWait gets 503 with
+// Retry-After at once, so a flood of new wrong passwords costs the attacker
+// more than it costs everyone else: cached credentials, tokens and
+// certificates never wait for a slot.
+var (
+	hashSlots = make(chan struct{}, max(2, 2*runtime.GOMAXPROCS(0)))
+	hashWait  = 100 * time.Millisecond
+)
+
+func acquireHashSlot() (release func(), ok bool) {
+	select {
+	case hashSlots <- struct{}{}:
+		return releaseHashSlot, true
+	default:
+	}
+	t := time.NewTimer(hashWait)
+	defer t.Stop()
+	select {
+	case hashSlots <- struct{}{}:
+		return releaseHashSlot, true
+	case <-t.C:
+		return nil, false
+	}
+}
+
+func releaseHashSlot() { <-hashSlots }
