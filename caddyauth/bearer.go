@@ -38,6 +38,10 @@ type Bearer struct {
 	JWT []*JWTValidator `json:"jwt,omitempty"`
 	// Introspect checks tokens that are not JWTs (or all tokens, without jwt).
 	Introspect *Introspector `json:"introspect,omitempty"`
+	// Builtin trusts the access tokens of the oauth2_server token services
+	// running in this Caddy (checked in process, revocations included).
+	// It is on by default when neither jwt nor introspect is configured.
+	Builtin bool `json:"builtin,omitempty"`
 	// RolesFrom is where a token principal's roles come from: "both" (the
 	// default: the token's roles claim and the user store), "token" or
 	// "store". Introspected tokens have store roles only.
@@ -74,6 +78,9 @@ func (b *Bearer) Provision(ctx caddy.Context) error {
 	if b.CacheSize == 0 {
 		b.CacheSize = 10000
 	}
+	if len(b.JWT) == 0 && b.Introspect == nil {
+		b.Builtin = true
+	}
 	if b.CacheSize > 0 {
 		b.cache = newTokenCache(b.CacheSize)
 	}
@@ -92,8 +99,8 @@ func (b *Bearer) Provision(ctx caddy.Context) error {
 
 // Validate checks the settings.
 func (b *Bearer) Validate() error {
-	if len(b.JWT) == 0 && b.Introspect == nil {
-		return errors.New("bearer: configure jwt, introspect or both")
+	if len(b.JWT) == 0 && b.Introspect == nil && !b.Builtin {
+		return errors.New("bearer: configure jwt, introspect, builtin, or leave the block empty for builtin")
 	}
 	if strings.ContainsAny(b.Realm, "\"\\\r\n") {
 		return errors.New("bearer: realm must not contain quotes, backslashes or line breaks")
@@ -157,14 +164,30 @@ func (b *Bearer) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 		if e.denial != nil {
 			return nil, e.denial
 		}
+		if e.claims.issuer != nil && e.claims.issuer.revoked(e.claims.jti, e.claims.sid) {
+			return nil, deny("bearer.revoked")
+		}
 		if e.claims.exp.IsZero() || now.Before(e.claims.exp) {
 			return b.principal(e, s), nil
 		}
 	}
 	metrics.bearerMiss.Inc()
 	var e *tokenEntry
+	jwtShaped := strings.Count(tok, ".") == 2
+	var builtin *oauthIssuer
+	if b.Builtin && jwtShaped {
+		builtin = builtinIssuer(peekIssuer(tok))
+	}
 	switch {
-	case len(b.JWT) > 0 && strings.Count(tok, ".") == 2:
+	case builtin != nil:
+		ac, err := builtin.verify(tok)
+		if err != nil {
+			return nil, err
+		}
+		tc := &tokenClaims{user: ac.Subject, scopes: strings.Fields(ac.Scope), exp: ac.ExpiresAt.Time,
+			issuer: builtin, jti: ac.ID, sid: ac.Family}
+		e = &tokenEntry{claims: tc, expires: tc.exp}
+	case len(b.JWT) > 0 && jwtShaped:
 		v := b.validatorFor(tok)
 		if v == nil {
 			return nil, deny("bearer.invalid")
@@ -254,7 +277,8 @@ func bearerToken(v string) (string, bool) {
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
 //
-//	bearer {
+//	bearer [{
+//		builtin                  # trust this Caddy's oauth2_server (default without jwt/introspect)
 //		realm <realm>
 //		roles_from both|token|store
 //		cache_size <n>|off
@@ -280,7 +304,7 @@ func bearerToken(v string) (string, bool) {
 //			negative_ttl <duration>
 //			max_concurrent <n>
 //		}
-//	}
+//	}]
 func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // handler name
 	if d.NextArg() {
@@ -316,6 +340,11 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			b.JWT = append(b.JWT, v)
+		case "builtin":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			b.Builtin = true
 		case "introspect":
 			if b.Introspect != nil {
 				return d.Err("introspect given twice")

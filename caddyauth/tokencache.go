@@ -14,6 +14,10 @@ type tokenClaims struct {
 	roles  []string // from the token's roles claim
 	scopes []string
 	exp    time.Time // zero: no expiry known (introspection without exp)
+
+	// for the built-in token service: revocation is checked on every use
+	issuer   *oauthIssuer
+	jti, sid string
 }
 
 // tokenEntry is a cached verdict on one token: its claims, or a denial.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,10 +48,28 @@ type User struct {
 	Source string
 }
 
+// A Client is an OAuth2 client of the built-in token service.
+type Client struct {
+	ID string
+	// Hash is the client secret's bcrypt or argon2id hash.
+	Hash string
+	// GrantTypes the client may use: client_credentials, password,
+	// refresh_token.
+	GrantTypes []string
+	// Scopes the client may be given.
+	Scopes []string
+	// Source is "file:line" of the client's entry.
+	Source string
+}
+
+// GrantTypes the built-in token service knows.
+var GrantTypes = []string{"client_credentials", "password", "refresh_token"}
+
 // Users is the content of one or more users files.
 type Users struct {
-	Roles []Role
-	Users []User
+	Roles   []Role
+	Users   []User
+	Clients []Client
 }
 
 type usersDoc struct {
@@ -64,6 +83,12 @@ type usersDoc struct {
 		Password string   `toml:"password"`
 		Roles    []string `toml:"roles"`
 	} `toml:"users"`
+	Clients []struct {
+		ClientID   string   `toml:"client_id"`
+		Secret     string   `toml:"secret"`
+		GrantTypes []string `toml:"grant_types"`
+		Scopes     []string `toml:"scopes"`
+	} `toml:"clients"`
 }
 
 // LoadUsers reads users files and merges them. A role may be defined in one
@@ -82,6 +107,7 @@ func LoadUsers(paths ...string) (*Users, error) {
 		}
 		all.Roles = append(all.Roles, u.Roles...)
 		all.Users = append(all.Users, u.Users...)
+		all.Clients = append(all.Clients, u.Clients...)
 	}
 	return all, all.Check()
 }
@@ -106,6 +132,13 @@ func (u *Users) Check() error {
 				return fmt.Errorf("%s: user %q has role %q, which no users file defines", usr.Source, usr.Name, r)
 			}
 		}
+	}
+	clients := map[string]string{}
+	for _, c := range u.Clients {
+		if prev, dup := clients[c.ID]; dup {
+			return fmt.Errorf("%s: client %q is already defined at %s", c.Source, c.ID, prev)
+		}
+		clients[c.ID] = c.Source
 	}
 	return nil
 }
@@ -155,6 +188,24 @@ func ParseUsers(name string, data []byte) (*Users, error) {
 			Roles:  u.Roles,
 			Source: fmt.Sprintf("%s:%d", name, lines.line("users", i, "")),
 		})
+	}
+	for i, c := range doc.Clients {
+		if err := checkUsername(c.ClientID); err != nil {
+			return nil, fail("clients", i, "client_id", "%v", err)
+		}
+		if _, err := ParseHash(c.Secret); err != nil {
+			return nil, fail("clients", i, "secret", "%v (store a hash, as caddy hash-password prints it)", err)
+		}
+		if len(c.GrantTypes) == 0 {
+			return nil, fail("clients", i, "grant_types", "missing (client_credentials, password, refresh_token)")
+		}
+		for _, g := range c.GrantTypes {
+			if !slices.Contains(GrantTypes, g) {
+				return nil, fail("clients", i, "grant_types", "unknown grant type %q", g)
+			}
+		}
+		out.Clients = append(out.Clients, Client{ID: c.ClientID, Hash: c.Secret, GrantTypes: c.GrantTypes, Scopes: c.Scopes,
+			Source: fmt.Sprintf("%s:%d", name, lines.line("clients", i, ""))})
 	}
 	return out, nil
 }

@@ -1,0 +1,599 @@
+package caddyauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/restauth/caddy-restauth/permissions"
+)
+
+func init() {
+	caddy.RegisterModule(TokenService{})
+	httpcaddyfile.RegisterHandlerDirective("oauth2_server", parseTokenService)
+	httpcaddyfile.RegisterDirectiveOrder("oauth2_server", httpcaddyfile.Before, "basic_auth") // so before rest_auth too
+}
+
+// TokenService is a small OAuth2 authorization server, so that
+// caddy-restauth is complete on one machine, as WSO2 Identity Server is its
+// APIs' own token issuer. Under base_path (default /oauth2) it answers:
+//
+//	POST token       RFC 6749: client_credentials, password (legacy),
+//	                 refresh_token (rotated; reuse revokes the family)
+//	GET  jwks        the public keys (RFC 7517)
+//	POST introspect  RFC 7662, for authenticated clients
+//	POST revoke      RFC 7009, for authenticated clients
+//
+// Other requests go to the next handler. Access tokens are JWTs in the RFC
+// 9068 profile (typ at+jwt), ES256 by default, signed with keys made on
+// first start and kept in Caddy's storage: instances sharing a storage
+// share keys and revocations. The bearer authenticator trusts this issuer
+// with no configuration of its own.
+type TokenService struct {
+	// Issuer is the iss of the tokens: the service's public URL.
+	Issuer string `json:"issuer,omitempty"`
+	// Users are users.toml files with [[clients]], and the users and roles
+	// the password grant checks.
+	Users []string `json:"users,omitempty"`
+	// BasePath is the endpoints' path prefix. Default /oauth2.
+	BasePath string `json:"base_path,omitempty"`
+	// Audience is the tokens' aud. Default: the issuer.
+	Audience []string `json:"audience,omitempty"`
+	// AccessTTL is an access token's lifetime. Default 1h.
+	AccessTTL caddy.Duration `json:"access_ttl,omitempty"`
+	// RefreshTTL is a refresh token's lifetime. Default 24h.
+	RefreshTTL caddy.Duration `json:"refresh_ttl,omitempty"`
+	// KeyRotation is how long a signing key signs before a new one takes
+	// over; the old one stays published until its tokens expire. Default
+	// 720h.
+	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
+	// Algorithm signs access tokens: ES256 (default) or EdDSA.
+	Algorithm string `json:"algorithm,omitempty"`
+	// ThrottleFailures bounds failed client authentications (and password
+	// grant failures) per name and client address per minute. Default 10.
+	ThrottleFailures int `json:"throttle_failures,omitempty"`
+
+	iss      *oauthIssuer
+	poolKey  string
+	store    *Store
+	clients  map[string]*client
+	fake     *account
+	throttle *throttle
+	logger   *zap.Logger
+}
+
+type client struct {
+	permissions.Client
+	acct *account
+}
+
+// CaddyModule returns the Caddy module information.
+func (TokenService) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.oauth2_server", New: func() caddy.Module { return new(TokenService) }}
+}
+
+// Provision loads clients and users, and the issuer's keys.
+func (t *TokenService) Provision(ctx caddy.Context) error {
+	t.logger = ctx.Logger()
+	if t.Issuer == "" {
+		return errors.New("oauth2_server: issuer is required (the service's public URL)")
+	}
+	if t.BasePath == "" {
+		t.BasePath = "/oauth2"
+	}
+	t.BasePath = "/" + strings.Trim(t.BasePath, "/")
+	if len(t.Audience) == 0 {
+		t.Audience = []string{t.Issuer}
+	}
+	if t.AccessTTL == 0 {
+		t.AccessTTL = caddy.Duration(time.Hour)
+	}
+	if t.RefreshTTL == 0 {
+		t.RefreshTTL = caddy.Duration(24 * time.Hour)
+	}
+	if t.KeyRotation == 0 {
+		t.KeyRotation = caddy.Duration(720 * time.Hour)
+	}
+	if t.Algorithm == "" {
+		t.Algorithm = "ES256"
+	}
+	if t.ThrottleFailures == 0 {
+		t.ThrottleFailures = 10
+	}
+	if t.AccessTTL < 0 || t.RefreshTTL < 0 || t.KeyRotation < caddy.Duration(time.Minute) {
+		return errors.New("oauth2_server: lifetimes must be positive and key_rotation at least 1m")
+	}
+	if t.Algorithm != "ES256" && t.Algorithm != "EdDSA" {
+		return fmt.Errorf("oauth2_server: algorithm must be ES256 or EdDSA, not %q", t.Algorithm)
+	}
+	var err error
+	if t.store, err = providerStore(t.Users); err != nil {
+		return fmt.Errorf("oauth2_server: %w", err)
+	}
+	t.clients = map[string]*client{}
+	for _, c := range t.store.Users.Clients {
+		params, err := permissions.ParseHash(c.Hash)
+		if err != nil {
+			return fmt.Errorf("oauth2_server: %s: %w", c.Source, err)
+		}
+		t.clients[c.ID] = &client{Client: c, acct: &account{name: c.ID, hash: []byte(c.Hash), params: params}}
+	}
+	t.fake = t.store.fake
+	if len(t.clients) > 0 {
+		// unknown clients cost what a wrong secret costs
+		for _, c := range t.clients {
+			if f, err := fakeHash(c.acct.params); err == nil {
+				t.fake = &account{hash: f, params: c.acct.params}
+			}
+			break
+		}
+	}
+	if t.ThrottleFailures > 0 {
+		t.throttle = sharedThrottle("oauth2", t.ThrottleFailures, time.Minute)
+	}
+	t.iss, t.poolKey, err = loadIssuer(ctx, t.Issuer, t.Algorithm, time.Duration(t.AccessTTL), time.Duration(t.KeyRotation))
+	if err != nil {
+		return fmt.Errorf("oauth2_server: %w", err)
+	}
+	return nil
+}
+
+// Cleanup releases the issuer's shared state.
+func (t *TokenService) Cleanup() error {
+	if t.poolKey != "" {
+		_, _ = oauthPool.Delete(t.poolKey)
+	}
+	return nil
+}
+
+// oauthError is an RFC 6749 section 5.2 error.
+type oauthError struct {
+	status int
+	code   string
+	desc   string
+}
+
+func (e *oauthError) Error() string { return e.code + ": " + e.desc }
+
+func oerr(status int, code, desc string) *oauthError { return &oauthError{status, code, desc} }
+
+// ServeHTTP answers the service's endpoints and passes anything else on.
+func (t *TokenService) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	rest, ok := strings.CutPrefix(r.URL.Path, t.BasePath+"/")
+	if !ok {
+		return next.ServeHTTP(w, r)
+	}
+	switch rest {
+	case "jwks":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return t.fail(w, r, oerr(http.StatusMethodNotAllowed, "invalid_request", "use GET"), "")
+		}
+		var keys []map[string]string
+		for _, k := range t.iss.ring.all() {
+			keys = append(keys, k.jwk())
+		}
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		return writeOAuthJSON(w, http.StatusOK, map[string]any{"keys": keys})
+	case "token", "introspect", "revoke":
+	default:
+		return next.ServeHTTP(w, r)
+	}
+	if r.Method != http.MethodPost {
+		return t.fail(w, r, oerr(http.StatusMethodNotAllowed, "invalid_request", "use POST"), "")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return t.fail(w, r, oerr(http.StatusBadRequest, "invalid_request", "send a form (application/x-www-form-urlencoded)"), "")
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return t.fail(w, r, oerr(http.StatusBadRequest, "invalid_request", "parameter "+k+" given twice"), "")
+		}
+	}
+	c, oe := t.authenticateClient(r)
+	if oe != nil {
+		return t.fail(w, r, oe, "")
+	}
+	switch rest {
+	case "token":
+		resp, oe := t.token(r, c)
+		if oe != nil {
+			return t.fail(w, r, oe, c.ID)
+		}
+		t.logger.Info("token issued", zap.String("client_id", c.ID), zap.String("grant_type", r.PostForm.Get("grant_type")),
+			zap.String("sub", resp["sub"].(string)), zap.String("scope", resp["scope"].(string)))
+		delete(resp, "sub")
+		return writeOAuthJSON(w, http.StatusOK, resp)
+	case "introspect":
+		return writeOAuthJSON(w, http.StatusOK, t.introspect(r.Context(), r.PostForm.Get("token")))
+	default: // revoke
+		t.revoke(r.Context(), c, r.PostForm.Get("token"))
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+}
+
+// authenticateClient checks client_secret_basic or client_secret_post.
+func (t *TokenService) authenticateClient(r *http.Request) (*client, *oauthError) {
+	invalid := oerr(http.StatusUnauthorized, "invalid_client", "client authentication failed")
+	id, secret, basicOK := r.BasicAuth()
+	_, postID := r.PostForm["client_id"]
+	_, postSecret := r.PostForm["client_secret"]
+	switch {
+	case basicOK && postSecret:
+		return nil, oerr(http.StatusBadRequest, "invalid_request", "use one client authentication method")
+	case basicOK:
+		// RFC 6749 section 2.3.1: both parts are form-encoded first
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return nil, invalid
+		}
+		if postID && r.PostForm.Get("client_id") != id {
+			return nil, oerr(http.StatusBadRequest, "invalid_request", "client_id differs from the authenticated client")
+		}
+	case postID && postSecret:
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	default:
+		return nil, invalid
+	}
+	if id == "" || secret == "" || len(id) > 256 || len(secret) > maxPassword {
+		return nil, invalid
+	}
+	tkey := "client\x00" + id + "\x00" + clientIP(r)
+	if t.throttle != nil && t.throttle.blocked(tkey) > 0 {
+		return nil, oerr(http.StatusTooManyRequests, "invalid_client", "too many failed attempts; try again later")
+	}
+	c, known := t.clients[id]
+	acct := t.fake
+	if known {
+		acct = c.acct
+	}
+	release, ok := acquireHashSlot()
+	if !ok {
+		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "busy; try again")
+	}
+	good, err := compare(acct, secret)
+	release()
+	if err != nil || !good || !known {
+		if t.throttle != nil {
+			t.throttle.fail(tkey)
+		}
+		return nil, invalid
+	}
+	return c, nil
+}
+
+// token runs a grant; the answer includes "sub" for the log line only.
+func (t *TokenService) token(r *http.Request, c *client) (map[string]any, *oauthError) {
+	grant := r.PostForm.Get("grant_type")
+	if grant == "" {
+		return nil, oerr(http.StatusBadRequest, "invalid_request", "grant_type is required")
+	}
+	if !slices.Contains(permissions.GrantTypes, grant) {
+		return nil, oerr(http.StatusBadRequest, "unsupported_grant_type", "grant types: client_credentials, password, refresh_token")
+	}
+	if !slices.Contains(c.GrantTypes, grant) {
+		return nil, oerr(http.StatusBadRequest, "unauthorized_client", "this client may not use "+grant)
+	}
+	requested := strings.Fields(r.PostForm.Get("scope"))
+	switch grant {
+	case "client_credentials":
+		scopes, oe := grantScopes(requested, c.Scopes)
+		if oe != nil {
+			return nil, oe
+		}
+		return t.issue(c, c.ID, scopes, "", false)
+	case "password":
+		user, pass := r.PostForm.Get("username"), r.PostForm.Get("password")
+		acct, oe := t.checkUser(r, user, pass)
+		if oe != nil {
+			return nil, oe
+		}
+		scopes, oe := grantScopes(requested, intersect(c.Scopes, t.roleScopes(acct.roles)))
+		if oe != nil {
+			return nil, oe
+		}
+		return t.issue(c, user, scopes, randomID(16), slices.Contains(c.GrantTypes, "refresh_token"))
+	default: // refresh_token
+		return t.refresh(r, c, requested)
+	}
+}
+
+// grantScopes: the requested scopes the caller may have; none requested
+// means all it may have.
+func grantScopes(requested, allowed []string) ([]string, *oauthError) {
+	if len(requested) == 0 {
+		return allowed, nil
+	}
+	out := intersect(requested, allowed)
+	if len(out) == 0 {
+		return nil, oerr(http.StatusBadRequest, "invalid_scope", "none of the requested scopes may be granted")
+	}
+	return out, nil
+}
+
+func intersect(a, b []string) []string {
+	out := []string{}
+	for _, s := range a {
+		if slices.Contains(b, s) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (t *TokenService) roleScopes(roles []string) []string {
+	var out []string
+	for _, r := range t.store.Users.Roles {
+		if slices.Contains(roles, r.Name) {
+			out = append(out, r.Scopes...)
+		}
+	}
+	return out
+}
+
+// checkUser is the password grant's user check: throttled, bounded, and an
+// unknown user costs what a wrong password costs.
+func (t *TokenService) checkUser(r *http.Request, user, pass string) (*account, *oauthError) {
+	bad := oerr(http.StatusBadRequest, "invalid_grant", "the user name or password is wrong")
+	if user == "" || pass == "" || len(pass) > maxPassword {
+		return nil, bad
+	}
+	tkey := "user\x00" + user + "\x00" + clientIP(r)
+	if t.throttle != nil && t.throttle.blocked(tkey) > 0 {
+		return nil, oerr(http.StatusTooManyRequests, "invalid_grant", "too many failed attempts; try again later")
+	}
+	acct, known := t.store.lookup(user)
+	if !known {
+		acct = t.store.fake
+	}
+	release, ok := acquireHashSlot()
+	if !ok {
+		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "busy; try again")
+	}
+	good, err := compare(acct, pass)
+	release()
+	if err != nil || !good || !known {
+		if t.throttle != nil {
+			t.throttle.fail(tkey)
+		}
+		return nil, bad
+	}
+	return acct, nil
+}
+
+// issue signs an access token and, when asked, a refresh token in family.
+func (t *TokenService) issue(c *client, sub string, scopes []string, family string, withRefresh bool) (map[string]any, *oauthError) {
+	scope := strings.Join(scopes, " ")
+	if !withRefresh {
+		family = ""
+	}
+	at, exp, err := t.iss.sign(sub, c.ID, scope, family, t.Audience)
+	if err != nil {
+		t.logger.Error("token service: signing failed", zap.Error(err))
+		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "could not sign a token")
+	}
+	resp := map[string]any{
+		"access_token": at, "token_type": "Bearer", "expires_in": int(time.Until(exp).Round(time.Second).Seconds()),
+		"scope": scope, "sub": sub,
+	}
+	if withRefresh {
+		rt, err := t.iss.newRefresh(refreshRecord{ClientID: c.ID, Subject: sub, Scope: scope, Family: family,
+			Expires: time.Now().Add(time.Duration(t.RefreshTTL)).UTC()})
+		if err != nil {
+			t.logger.Error("token service: storing a refresh token failed", zap.Error(err))
+			return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "could not store a refresh token")
+		}
+		resp["refresh_token"] = rt
+	}
+	return resp, nil
+}
+
+// refresh rotates a refresh token. Reusing a rotated one revokes its whole
+// family (RFC 6819 section 5.2.2.3): the thief and the victim both lose it.
+func (t *TokenService) refresh(r *http.Request, c *client, requested []string) (map[string]any, *oauthError) {
+	bad := oerr(http.StatusBadRequest, "invalid_grant", "the refresh token is not valid")
+	tok := r.PostForm.Get("refresh_token")
+	if tok == "" || len(tok) > 512 {
+		return nil, oerr(http.StatusBadRequest, "invalid_request", "refresh_token is required")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	lock := refreshKey(t.iss.prefix, tok) + ".lock"
+	if err := t.iss.storage.Lock(ctx, lock); err != nil {
+		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "busy; try again")
+	}
+	defer func() { _ = t.iss.storage.Unlock(context.Background(), lock) }()
+	rec, err := t.iss.loadRefresh(ctx, tok)
+	if err != nil {
+		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "storage unavailable")
+	}
+	if rec == nil || rec.ClientID != c.ID {
+		return nil, bad
+	}
+	if rec.Used {
+		_ = t.iss.revoke("sid", rec.Family, time.Now().Add(time.Duration(t.RefreshTTL)+time.Duration(t.AccessTTL)))
+		t.logger.Warn("token service: a rotated refresh token was used again; its family is revoked",
+			zap.String("client_id", c.ID), zap.String("sub", rec.Subject), zap.String("remote_ip", clientIP(r)))
+		return nil, bad
+	}
+	if time.Now().After(rec.Expires) || t.iss.revoked("", rec.Family) {
+		return nil, bad
+	}
+	scopes := strings.Fields(rec.Scope)
+	if len(requested) > 0 {
+		for _, s := range requested {
+			if !slices.Contains(scopes, s) {
+				return nil, oerr(http.StatusBadRequest, "invalid_scope", "a refresh cannot widen the scope")
+			}
+		}
+		scopes = requested
+	}
+	rec.Used = true
+	if err := t.iss.storeRefresh(ctx, tok, rec); err != nil {
+		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "storage unavailable")
+	}
+	return t.issue(c, rec.Subject, scopes, rec.Family, true)
+}
+
+// introspect answers RFC 7662 for the service's own tokens.
+func (t *TokenService) introspect(ctx context.Context, tok string) map[string]any {
+	inactive := map[string]any{"active": false}
+	if tok == "" || len(tok) > maxToken {
+		return inactive
+	}
+	if strings.Count(tok, ".") == 2 {
+		c, err := t.iss.verify(tok)
+		if err != nil {
+			return inactive
+		}
+		return map[string]any{"active": true, "token_type": "access_token", "iss": c.Issuer, "sub": c.Subject,
+			"client_id": c.ClientID, "scope": c.Scope, "exp": c.ExpiresAt.Unix(), "iat": c.IssuedAt.Unix(), "jti": c.ID, "aud": c.Audience}
+	}
+	rec, err := t.iss.loadRefresh(ctx, tok)
+	if err != nil || rec == nil || rec.Used || time.Now().After(rec.Expires) || t.iss.revoked("", rec.Family) {
+		return inactive
+	}
+	return map[string]any{"active": true, "token_type": "refresh_token", "iss": t.Issuer, "sub": rec.Subject,
+		"client_id": rec.ClientID, "scope": rec.Scope, "exp": rec.Expires.Unix()}
+}
+
+// revoke implements RFC 7009: an access token's id is refused until it
+// would expire; a refresh token takes its family with it. Tokens of other
+// clients and unknown tokens are left alone, and the answer is 200 either
+// way, so the endpoint tells nothing about tokens.
+func (t *TokenService) revoke(ctx context.Context, c *client, tok string) {
+	if tok == "" || len(tok) > maxToken {
+		return
+	}
+	if strings.Count(tok, ".") == 2 {
+		ac, err := t.iss.verify(tok)
+		if err != nil || ac.ClientID != c.ID {
+			return
+		}
+		_ = t.iss.revoke("jti", ac.ID, ac.ExpiresAt.Time.Add(time.Minute))
+		if ac.Family != "" {
+			_ = t.iss.revoke("sid", ac.Family, time.Now().Add(time.Duration(t.RefreshTTL)+time.Duration(t.AccessTTL)))
+		}
+		return
+	}
+	rec, err := t.iss.loadRefresh(ctx, tok)
+	if err != nil || rec == nil || rec.ClientID != c.ID {
+		return
+	}
+	_ = t.iss.revoke("sid", rec.Family, time.Now().Add(time.Duration(t.RefreshTTL)+time.Duration(t.AccessTTL)))
+}
+
+// fail answers an RFC 6749 error and logs it without secrets.
+func (t *TokenService) fail(w http.ResponseWriter, r *http.Request, e *oauthError, clientID string) error {
+	if e.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="oauth2"`)
+	}
+	t.logger.Info("token request refused", zap.String("error", e.code), zap.Int("status", e.status),
+		zap.String("client_id", clientID), zap.String("remote_ip", clientIP(r)), zap.String("path", r.URL.Path))
+	return writeOAuthJSON(w, e.status, map[string]string{"error": e.code, "error_description": e.desc})
+}
+
+func writeOAuthJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-store")
+	}
+	h.Set("Pragma", "no-cache")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, err = w.Write(body)
+	return err
+}
+
+func parseTokenService(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	t := new(TokenService)
+	return t, t.UnmarshalCaddyfile(h.Dispenser)
+}
+
+// UnmarshalCaddyfile reads:
+//
+//	oauth2_server [<matcher>] {
+//		issuer <url>
+//		users <file>...
+//		base_path <path>
+//		audience <aud>...
+//		access_ttl <duration>
+//		refresh_ttl <duration>
+//		key_rotation <duration>
+//		algorithm ES256|EdDSA
+//		throttle <failures>|off
+//	}
+func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch opt := d.Val(); opt {
+		case "issuer":
+			err = oneArg(d, &t.Issuer)
+		case "users":
+			err = someArgs(d, &t.Users)
+		case "base_path":
+			err = oneArg(d, &t.BasePath)
+		case "audience":
+			err = someArgs(d, &t.Audience)
+		case "access_ttl":
+			err = durationArg(d, &t.AccessTTL)
+		case "refresh_ttl":
+			err = durationArg(d, &t.RefreshTTL)
+		case "key_rotation":
+			err = durationArg(d, &t.KeyRotation)
+		case "algorithm":
+			err = oneArg(d, &t.Algorithm)
+		case "throttle":
+			var v string
+			if err = oneArg(d, &v); err == nil {
+				if v == "off" {
+					t.ThrottleFailures = -1
+				} else if n, perr := strconv.Atoi(v); perr == nil && n > 0 {
+					t.ThrottleFailures = n
+				} else {
+					return d.Errf("throttle: a positive number or off, not %q", v)
+				}
+			}
+		default:
+			return d.Errf("oauth2_server: unknown option %q", opt)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*TokenService)(nil)
+	_ caddy.CleanerUpper          = (*TokenService)(nil)
+	_ caddyhttp.MiddlewareHandler = (*TokenService)(nil)
+	_ caddyfile.Unmarshaler       = (*TokenService)(nil)
+)

@@ -1,0 +1,317 @@
+package caddyauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
+)
+
+// oauthPool holds one issuer's keys and revocations across config reloads.
+var oauthPool = caddy.NewUsagePool()
+
+// oauthIssuer is the state of one built-in issuer: its signing keys and the
+// revoked token ids and refresh-token families, mirrored from storage.
+type oauthIssuer struct {
+	issuer, prefix, alg string
+	accessTTL, rotation time.Duration
+	storage             certmagic.Storage
+	logger              *zap.Logger
+	ring                keyRing
+	parser              *jwt.Parser
+
+	mu         sync.RWMutex
+	revokedJTI map[string]time.Time // until the token's exp
+	revokedSID map[string]time.Time // refresh families, until their last token's exp
+
+	stop, done chan struct{}
+}
+
+// refreshRecord is a refresh token's state, stored under the token's hash.
+type refreshRecord struct {
+	ClientID string    `json:"client_id"`
+	Subject  string    `json:"sub"`
+	Scope    string    `json:"scope"`
+	Family   string    `json:"sid"`
+	Expires  time.Time `json:"exp"`
+	Used     bool      `json:"used"`
+}
+
+func loadIssuer(ctx caddy.Context, issuer, alg string, accessTTL, rotation time.Duration) (*oauthIssuer, string, error) {
+	key := fmt.Sprintf("%s|%s|%s|%s", issuer, alg, accessTTL, rotation)
+	v, _, err := oauthPool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		o := &oauthIssuer{
+			issuer: issuer, prefix: storagePrefix(issuer), alg: alg, accessTTL: accessTTL, rotation: rotation,
+			storage: ctx.Storage(), logger: ctx.Logger(),
+			revokedJTI: map[string]time.Time{}, revokedSID: map[string]time.Time{},
+			stop: make(chan struct{}), done: make(chan struct{}),
+		}
+		o.parser = jwt.NewParser(jwt.WithValidMethods([]string{alg}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
+			jwt.WithIssuer(issuer), jwt.WithLeeway(30*time.Second), jwt.WithStrictDecoding())
+		if err := o.syncKeys(); err != nil {
+			return nil, err
+		}
+		o.syncRevocations()
+		go o.loop()
+		return o, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return v.(*oauthIssuer), key, nil
+}
+
+// Destruct stops the background loop.
+func (o *oauthIssuer) Destruct() error {
+	close(o.stop)
+	<-o.done
+	return nil
+}
+
+func (o *oauthIssuer) syncKeys() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	keys, err := syncKeys(ctx, o.storage, o.prefix, o.alg, o.rotation, o.accessTTL+time.Minute)
+	if err != nil {
+		return err
+	}
+	o.ring.mu.Lock()
+	o.ring.keys = keys
+	o.ring.mu.Unlock()
+	return nil
+}
+
+// loop rotates keys and picks up revocations made by other instances.
+func (o *oauthIssuer) loop() {
+	defer close(o.done)
+	keyTick := time.NewTicker(min(o.rotation/4, time.Hour))
+	revTick := time.NewTicker(30 * time.Second)
+	defer keyTick.Stop()
+	defer revTick.Stop()
+	for {
+		select {
+		case <-o.stop:
+			return
+		case <-keyTick.C:
+			if err := o.syncKeys(); err != nil {
+				o.logger.Error("token service: key rotation failed; the current key stays", zap.Error(err))
+			}
+		case <-revTick.C:
+			o.syncRevocations()
+		}
+	}
+}
+
+// syncRevocations reads revoked ids from storage, dropping expired ones.
+func (o *oauthIssuer) syncRevocations() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	now := time.Now()
+	read := func(dir string) map[string]time.Time {
+		out := map[string]time.Time{}
+		keys, err := o.storage.List(ctx, o.prefix+"/"+dir, false)
+		if err != nil {
+			return out
+		}
+		for _, k := range keys {
+			data, err := o.storage.Load(ctx, k)
+			if err != nil {
+				continue
+			}
+			sec, _ := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+			until := time.Unix(sec, 0)
+			if now.After(until) {
+				_ = o.storage.Delete(ctx, k)
+				continue
+			}
+			out[path.Base(k)] = until
+		}
+		return out
+	}
+	jti, sid := read("revoked-jti"), read("revoked-sid")
+	o.mu.Lock()
+	for k, v := range jti {
+		o.revokedJTI[k] = v
+	}
+	for k, v := range sid {
+		o.revokedSID[k] = v
+	}
+	for k, v := range o.revokedJTI {
+		if now.After(v) {
+			delete(o.revokedJTI, k)
+		}
+	}
+	for k, v := range o.revokedSID {
+		if now.After(v) {
+			delete(o.revokedSID, k)
+		}
+	}
+	o.mu.Unlock()
+}
+
+// revoke records a revoked token id or family until a time, in memory and
+// in storage.
+func (o *oauthIssuer) revoke(kind, id string, until time.Time) error {
+	if id == "" || strings.ContainsAny(id, "/\\.") {
+		return nil
+	}
+	o.mu.Lock()
+	if kind == "jti" {
+		o.revokedJTI[id] = until
+	} else {
+		o.revokedSID[id] = until
+	}
+	o.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return o.storage.Store(ctx, o.prefix+"/revoked-"+kind+"/"+id, []byte(strconv.FormatInt(until.Unix(), 10)))
+}
+
+func (o *oauthIssuer) revoked(jti, sid string) bool {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	_, j := o.revokedJTI[jti]
+	_, s := o.revokedSID[sid]
+	return j || (sid != "" && s)
+}
+
+// accessClaims are the claims of the service's access tokens (RFC 9068).
+type accessClaims struct {
+	jwt.RegisteredClaims
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope,omitempty"`
+	Family   string `json:"sid,omitempty"`
+}
+
+// sign issues an access token.
+func (o *oauthIssuer) sign(sub, clientID, scope, family string, aud []string) (string, time.Time, error) {
+	k := o.ring.current()
+	if k == nil {
+		return "", time.Time{}, errors.New("no signing key")
+	}
+	now := time.Now()
+	exp := now.Add(o.accessTTL)
+	c := accessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: o.issuer, Subject: sub, Audience: aud, ID: randomID(16),
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
+		},
+		ClientID: clientID, Scope: scope, Family: family,
+	}
+	method := jwt.GetSigningMethod(k.Alg)
+	tok := jwt.NewWithClaims(method, c)
+	tok.Header["typ"] = "at+jwt"
+	tok.Header["kid"] = k.Kid
+	s, err := tok.SignedString(k.signer)
+	return s, exp, err
+}
+
+// verify checks one of the service's access tokens, revocation included.
+func (o *oauthIssuer) verify(tok string) (*accessClaims, error) {
+	var c accessClaims
+	_, err := o.parser.ParseWithClaims(tok, &c, func(t *jwt.Token) (any, error) {
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New("crit")
+		}
+		if typ, _ := t.Header["typ"].(string); !typeAllowed(typ, []string{"at+jwt"}) {
+			return nil, errors.New("typ")
+		}
+		kid, _ := t.Header["kid"].(string)
+		k := o.ring.byKid(kid)
+		if k == nil {
+			return nil, errors.New("unknown kid")
+		}
+		return k.signer.Public(), nil
+	})
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, deny("bearer.expired")
+		}
+		return nil, deny("bearer.invalid")
+	}
+	if c.Subject == "" || c.ID == "" {
+		return nil, deny("bearer.invalid")
+	}
+	if o.revoked(c.ID, c.Family) {
+		return nil, deny("bearer.revoked")
+	}
+	return &c, nil
+}
+
+// builtinIssuer returns the live token service for an issuer, if any.
+func builtinIssuer(iss string) *oauthIssuer {
+	var found *oauthIssuer
+	oauthPool.Range(func(_, v any) bool {
+		if o, ok := v.(*oauthIssuer); ok && o.issuer == iss {
+			found = o
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// refresh tokens: opaque random strings; storage keeps their hash only.
+
+func refreshKey(prefix, tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return prefix + "/refresh/" + hex.EncodeToString(sum[:])
+}
+
+func (o *oauthIssuer) newRefresh(rec refreshRecord) (string, error) {
+	tok := randomID(32)
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return tok, o.storage.Store(ctx, refreshKey(o.prefix, tok), data)
+}
+
+// loadRefresh reads a refresh token's record; nil when unknown.
+func (o *oauthIssuer) loadRefresh(ctx context.Context, tok string) (*refreshRecord, error) {
+	data, err := o.storage.Load(ctx, refreshKey(o.prefix, tok))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec refreshRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+func (o *oauthIssuer) storeRefresh(ctx context.Context, tok string, rec *refreshRecord) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return o.storage.Store(ctx, refreshKey(o.prefix, tok), data)
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -1,0 +1,251 @@
+package caddyauth_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"golang.org/x/crypto/bcrypt"
+)
+
+func clientsTOML() string {
+	h := func(s string) string {
+		b, _ := bcrypt.GenerateFromPassword([]byte(s), 4)
+		return string(b)
+	}
+	return fmt.Sprintf(`
+[[clients]]
+client_id = "svc"
+secret = %q
+grant_types = ["client_credentials"]
+scopes = ["internal_user_mgt_list", "reports"]
+
+[[clients]]
+client_id = "app"
+secret = %q
+grant_types = ["password", "refresh_token"]
+scopes = ["internal_user_mgt_list", "openid"]
+
+[[clients]]
+client_id = "other"
+secret = %q
+grant_types = ["client_credentials"]
+scopes = ["reports"]
+`, h("svc-secret"), h("app secret/+&"), h("other-secret"))
+}
+
+type tokenResp struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	Scope        string `json:"scope"`
+	RefreshToken string `json:"refresh_token"`
+	Error        string `json:"error"`
+}
+
+func oauthPost(t *testing.T, endpoint string, form url.Values, basicID, basicSecret string) (int, http.Header, tokenResp, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://127.0.0.1:9080/oauth2/"+endpoint, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basicID != "" {
+		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var tr tokenResp
+	_ = json.Unmarshal(body, &tr)
+	return resp.StatusCode, resp.Header, tr, string(body)
+}
+
+func TestTokenService(t *testing.T) {
+	dir := t.TempDir()
+	users := writeFile(t, dir, "users.toml", usersTOML()+clientsTOML())
+	res := writeFile(t, dir, "deployment.toml", resourcesTOML)
+	up := newUpstream(t)
+	cfgText := fmt.Sprintf(`{
+	skip_install_trust
+	admin localhost:2999
+	http_port 9080
+	grace_period 1ns
+}
+http://127.0.0.1:9080 {
+	oauth2_server {
+		issuer http://127.0.0.1:9080
+		users %[1]s
+	}
+	rest_auth {
+		users %[1]s
+		resources %[2]s
+		bearer
+		basic {
+			throttle off
+		}
+	}
+	reverse_proxy %[3]s
+}
+`, users, res, up.addr())
+	startWith := func() *harness {
+		tester := caddytest.NewTester(t)
+		tester.InitServer(cfgText, "caddyfile")
+		return &harness{t: t, up: up}
+	}
+	h := startWith()
+	A := "Authorization"
+	form := func(kv ...string) url.Values {
+		v := url.Values{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+
+	// client_credentials with client_secret_basic
+	code, hdr, tr, body := oauthPost(t, "token", form("grant_type", "client_credentials"), "svc", "svc-secret")
+	if code != 200 || tr.TokenType != "Bearer" || tr.Scope != "internal_user_mgt_list reports" || tr.RefreshToken != "" ||
+		tr.ExpiresIn < 3500 || hdr.Get("Cache-Control") != "no-store" {
+		t.Fatalf("client_credentials: %d %s %v", code, body, hdr)
+	}
+	parts := strings.Split(tr.AccessToken, ".")
+	head, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var jh map[string]any
+	var jc map[string]any
+	json.Unmarshal(head, &jh)
+	json.Unmarshal(payload, &jc)
+	if jh["typ"] != "at+jwt" || jh["alg"] != "ES256" || jh["kid"] == nil {
+		t.Errorf("header %v", jh)
+	}
+	for _, k := range []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"} {
+		if jc[k] == nil {
+			t.Errorf("claim %s missing in %v", k, jc)
+		}
+	}
+	if jc["sub"] != "svc" || jc["client_id"] != "svc" || jc["iss"] != "http://127.0.0.1:9080" {
+		t.Errorf("claims %v", jc)
+	}
+	svcToken := tr.AccessToken
+	h.expect("client token with the scope", 200, true, h.status("GET", "/scoped", A, bearer(svcToken)))
+	h.expect("client token on a permission rule: the client has no roles", 403, false, h.status("GET", "/scim2/Users", A, bearer(svcToken)))
+
+	// JWKS publishes the key
+	resp, err := http.Get("http://127.0.0.1:9080/oauth2/jwks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(jwks), fmt.Sprint(jh["kid"])) || strings.Contains(string(jwks), `"d"`) {
+		t.Errorf("jwks: %s", jwks)
+	}
+
+	errCases := []struct {
+		name   string
+		form   url.Values
+		id, pw string
+		status int
+		err    string
+	}{
+		{"client_secret_post", form("grant_type", "client_credentials", "client_id", "svc", "client_secret", "svc-secret", "scope", "reports"), "", "", 200, ""},
+		{"wrong secret", form("grant_type", "client_credentials"), "svc", "nope", 401, "invalid_client"},
+		{"unknown client", form("grant_type", "client_credentials"), "ghost", "svc-secret", 401, "invalid_client"},
+		{"no client authentication", form("grant_type", "client_credentials"), "", "", 401, "invalid_client"},
+		{"two methods", form("grant_type", "client_credentials", "client_secret", "svc-secret"), "svc", "svc-secret", 400, "invalid_request"},
+		{"unknown grant", form("grant_type", "implicit"), "svc", "svc-secret", 400, "unsupported_grant_type"},
+		{"grant not allowed for the client", form("grant_type", "password", "username", "alice", "password", "alice-pw"), "svc", "svc-secret", 400, "unauthorized_client"},
+		{"scope the client may not have", form("grant_type", "client_credentials", "scope", "admin"), "svc", "svc-secret", 400, "invalid_scope"},
+		{"password grant, wrong password", form("grant_type", "password", "username", "alice", "password", "x"), "app", "app secret/+&", 400, "invalid_grant"},
+		{"password grant, unknown user", form("grant_type", "password", "username", "ghost", "password", "x"), "app", "app secret/+&", 400, "invalid_grant"},
+		{"refresh token unknown", form("grant_type", "refresh_token", "refresh_token", "nope"), "app", "app secret/+&", 400, "invalid_grant"},
+	}
+	for _, c := range errCases {
+		code, hdr, tr, body := oauthPost(t, "token", c.form, c.id, c.pw)
+		if code != c.status || tr.Error != c.err {
+			t.Errorf("%s: %d %s", c.name, code, body)
+		}
+		if code == 401 && hdr.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: 401 without WWW-Authenticate", c.name)
+		}
+		if strings.Contains(body, "svc-secret") || strings.Contains(body, "app secret") {
+			t.Errorf("%s: a secret in the answer", c.name)
+		}
+	}
+
+	// password grant, with a refresh token; the user's roles' scopes limit it
+	code, _, tr, body = oauthPost(t, "token", form("grant_type", "password", "username", "alice", "password", "alice-pw"), "app", "app secret/+&")
+	if code != 200 || tr.RefreshToken == "" || tr.Scope != "internal_user_mgt_list" {
+		t.Fatalf("password grant: %d %s", code, body)
+	}
+	at1, rt1 := tr.AccessToken, tr.RefreshToken
+	h.expect("user token: roles from the store", 200, true, h.status("GET", "/scim2/Users", A, bearer(at1)))
+
+	// rotation
+	code, _, tr, body = oauthPost(t, "token", form("grant_type", "refresh_token", "refresh_token", rt1), "app", "app secret/+&")
+	if code != 200 || tr.RefreshToken == "" || tr.RefreshToken == rt1 {
+		t.Fatalf("refresh: %d %s", code, body)
+	}
+	at2, rt2 := tr.AccessToken, tr.RefreshToken
+	h.expect("refreshed token", 200, true, h.status("GET", "/scim2/Users", A, bearer(at2)))
+	if code, _, _, body := oauthPost(t, "token", form("grant_type", "refresh_token", "refresh_token", rt2), "other", "other-secret"); code != 400 {
+		t.Errorf("another client's refresh token: %d %s", code, body)
+	}
+	// introspection
+	if code, _, _, body := oauthPost(t, "introspect", form("token", at2), "app", "app secret/+&"); code != 200 || !strings.Contains(body, `"active":true`) || !strings.Contains(body, `"sub":"alice"`) {
+		t.Errorf("introspect access token: %d %s", code, body)
+	}
+	if code, _, _, body := oauthPost(t, "introspect", form("token", rt2), "app", "app secret/+&"); !strings.Contains(body, `"token_type":"refresh_token"`) {
+		t.Errorf("introspect refresh token: %d %s", code, body)
+	}
+	if code, _, _, body := oauthPost(t, "introspect", form("token", "garbage"), "app", "app secret/+&"); code != 200 || body != `{"active":false}` {
+		t.Errorf("introspect garbage: %d %s", code, body)
+	}
+	if code, _, _, _ := oauthPost(t, "introspect", form("token", at2), "", ""); code != 401 {
+		t.Errorf("introspect without client authentication: %d", code)
+	}
+	// reuse of the rotated refresh token revokes the family, cached access tokens included
+	if code, _, _, body := oauthPost(t, "token", form("grant_type", "refresh_token", "refresh_token", rt1), "app", "app secret/+&"); code != 400 || !strings.Contains(body, "invalid_grant") {
+		t.Errorf("reuse: %d %s", code, body)
+	}
+	if code, _, _, body := oauthPost(t, "token", form("grant_type", "refresh_token", "refresh_token", rt2), "app", "app secret/+&"); code != 400 {
+		t.Errorf("the family's newest refresh token after a reuse: %d %s", code, body)
+	}
+	h.expect("access token of a revoked family (was cached)", 401, false, h.status("GET", "/scim2/Users", A, bearer(at2)))
+	h.expect("older access token of the family", 401, false, h.status("GET", "/scim2/Users", A, bearer(at1)))
+
+	// revocation of an access token (only by its own client)
+	oauthPost(t, "revoke", form("token", svcToken), "other", "other-secret")
+	h.expect("another client cannot revoke it", 200, true, h.status("GET", "/scoped", A, bearer(svcToken)))
+	if code, _, _, _ := oauthPost(t, "revoke", form("token", svcToken), "svc", "svc-secret"); code != 200 {
+		t.Errorf("revoke: %d", code)
+	}
+	h.expect("revoked access token", 401, false, h.status("GET", "/scoped", A, bearer(svcToken)))
+	if code, _, _, body := oauthPost(t, "introspect", form("token", svcToken), "svc", "svc-secret"); body != `{"active":false}` {
+		t.Errorf("introspect a revoked token: %d %s", code, body)
+	}
+
+	// keys and revocations live in storage: a config reload keeps them
+	code, _, tr, _ = oauthPost(t, "token", form("grant_type", "client_credentials"), "svc", "svc-secret")
+	kept := tr.AccessToken
+	h = startWith()
+	h.expect("a token from before the reload", 200, true, h.status("GET", "/scoped", A, bearer(kept)))
+	h.expect("a revoked token after the reload", 401, false, h.status("GET", "/scoped", A, bearer(svcToken)))
+
+	// failed client authentication is throttled
+	for i := 0; i < 10; i++ {
+		oauthPost(t, "token", form("grant_type", "client_credentials"), "other", "wrong")
+	}
+	if code, _, tr, _ := oauthPost(t, "token", form("grant_type", "client_credentials"), "other", "other-secret"); code != 429 || tr.Error != "invalid_client" {
+		t.Errorf("after 10 failures: %d %s", code, tr.Error)
+	}
+	// other paths go to the next handler
+	h.expect("not an endpoint: rest_auth decides", 401, false, h.status("GET", "/oauth2/other"))
+}
