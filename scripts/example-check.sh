@@ -50,6 +50,19 @@ check 401 -H "Authorization: Bearer $(/tmp/restauth-demo-token -sub alice -ttl -
 check 401 -H "Authorization: Bearer ${tok}x" $U/scim2/Users
 body=$(curl -sk -H "Authorization: Bearer $tok" $U/api/identity/user/v1.0/me)
 [ "$body" = '{"user":"alice","roles":"user-manager,everyone","auth_method":"bearer","scopes":"internal_user_mgt_list"}' ] || { echo "FAIL: bearer body $body"; fail=1; }
+# the built-in token service (README: "Token service")
+tok=$(curl -sk -u demo-app:demo-secret -d grant_type=client_credentials -d scope=internal_user_mgt_list $U/oauth2/token | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+[ -n "$tok" ] || { echo "FAIL: client_credentials token"; fail=1; }
+check 200 -H "Authorization: Bearer $tok" $U/scim2/Users
+out=$(curl -sk -u demo-app:demo-secret -d grant_type=password -d username=alice -d password=alice-pass $U/oauth2/token)
+rt=$(echo "$out" | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p')
+at=$(echo "$out" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+check 200 -H "Authorization: Bearer $at" $U/api/identity/user/v1.0/me
+check 200 -u demo-app:demo-secret -d grant_type=refresh_token -d refresh_token="$rt" $U/oauth2/token
+check 400 -u demo-app:demo-secret -d grant_type=refresh_token -d refresh_token="$rt" $U/oauth2/token
+check 401 -H "Authorization: Bearer $at" $U/api/identity/user/v1.0/me
+check 401 -u demo-app:wrong -d grant_type=client_credentials $U/oauth2/token
+check 200 $U/oauth2/jwks
 # mutual TLS on :8444 (README: "Mutual TLS")
 M=https://localhost:8444
 check 200 --cert example/mtls/alice-chain.pem --key example/mtls/alice.key $M/scim2/Users
