@@ -142,7 +142,7 @@ func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 		key = credKey(user, acct.hash, []byte(pass))
 		if s.cache.has(key) {
 			metrics.basicHit.Inc()
-			return &Principal{User: user, AuthMethod: "basic", Roles: acct.roles, roles: acct.set, known: true}, nil
+			return acct.basic, nil
 		}
 	}
 	if known {
@@ -162,7 +162,7 @@ func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 		return nil, deny("basic.invalid")
 	}
 	s.cache.add(key)
-	return &Principal{User: user, AuthMethod: "basic", Roles: acct.roles, roles: acct.set, known: true}, nil
+	return acct.basic, nil
 }
 
 // throttled returns how long a user name from an address must wait: the
@@ -219,7 +219,8 @@ func hasScheme(v, scheme string) bool {
 // parseBasic reads "Basic <base64(user:password)>": one space, padded
 // standard base64, valid UTF-8, split at the first colon, neither part empty.
 func parseBasic(v string) (user, pass string, ok bool) {
-	if len(v) > maxBasicHeader || len(v) < 7 || v[5] != ' ' {
+	if len(v) > maxBasicHeader || len(v) < 7 || v[5] != ' ' || strings.ContainsAny(v[6:], "\r\n") {
+		// (Go's base64 decoder skips line breaks; a header value must not)
 		return "", "", false
 	}
 	raw, err := base64.StdEncoding.Strict().DecodeString(v[6:])

@@ -245,8 +245,8 @@ func (b *Bearer) principal(e *tokenEntry, s *Store) *Principal {
 			roles = append(append([]string(nil), roles...), extra...)
 		}
 	}
-	p := &Principal{User: tc.user, AuthMethod: "bearer", Roles: roles, Scopes: tc.scopes, Token: true}
-	p.roles, p.known = s.Policy.Roles(roles), true
+	p := newPrincipal(&Principal{User: tc.user, AuthMethod: "bearer", Roles: roles, Scopes: tc.scopes, Token: true,
+		roles: s.Policy.Roles(roles), known: true})
 	e.derived.Store(&derivedPrincipal{store: s, p: p})
 	return p
 }

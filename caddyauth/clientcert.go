@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -59,35 +60,38 @@ type ClientCert struct {
 // so after its first request reading the identity is one map look-up.
 type identityCache struct {
 	mu  sync.RWMutex
-	ids map[*x509.Certificate]identityResult
+	ids map[*x509.Certificate]*identityResult
 }
 
 type identityResult struct {
 	id  certcn.Identity
 	err error
+	cn  atomic.Pointer[derivedPrincipal] // cn mode's principal, per store
 }
 
 const identityCacheSize = 4096
 
-func (ic *identityCache) identity(chain []*x509.Certificate) (certcn.Identity, error) {
+func (ic *identityCache) identity(chain []*x509.Certificate) *identityResult {
 	if ic == nil || len(chain) == 0 {
-		return certcn.FromChain(chain)
+		id, err := certcn.FromChain(chain)
+		return &identityResult{id: id, err: err}
 	}
 	leaf := chain[0]
 	ic.mu.RLock()
 	res, ok := ic.ids[leaf]
 	ic.mu.RUnlock()
 	if ok {
-		return res.id, res.err
+		return res
 	}
 	id, err := certcn.FromChain(chain)
+	res = &identityResult{id: id, err: err}
 	ic.mu.Lock()
 	if len(ic.ids) >= identityCacheSize {
 		clear(ic.ids) // certificates of closed connections go too
 	}
-	ic.ids[leaf] = identityResult{id, err}
+	ic.ids[leaf] = res
 	ic.mu.Unlock()
-	return id, err
+	return res
 }
 
 // CaddyModule returns the Caddy module information.
@@ -102,7 +106,7 @@ func (ClientCert) CaddyModule() caddy.ModuleInfo {
 func (c *ClientCert) Provision(ctx caddy.Context) error {
 	c.logger = ctx.Logger()
 	c.warnOnce = new(sync.Once)
-	c.ids = &identityCache{ids: make(map[*x509.Certificate]identityResult)}
+	c.ids = &identityCache{ids: make(map[*x509.Certificate]*identityResult)}
 	if c.Username == "" {
 		c.Username = "cn"
 	}
@@ -169,10 +173,11 @@ func (c *ClientCert) Authenticate(r *http.Request, s *Store) (*Principal, error)
 		})
 		return nil, deny("cert.unverified")
 	}
-	id, err := c.ids.identity(r.TLS.VerifiedChains[0])
-	if err != nil {
+	res := c.ids.identity(r.TLS.VerifiedChains[0])
+	if res.err != nil {
 		return nil, deny("cert.bad_subject")
 	}
+	id := res.id
 	user := id.SubjectCN
 	if c.Username == "header" {
 		if !certcn.TrustedClient(id, c.TrustedClient) {
@@ -186,14 +191,29 @@ func (c *ClientCert) Authenticate(r *http.Request, s *Store) (*Principal, error)
 			return nil, deny("cert.no_user")
 		}
 		user = vals[0]
-	} else if !certcn.IssuerTrusted(id, c.TrustedIssuerCN) {
-		return nil, deny("cert.untrusted_issuer")
+	} else {
+		if !certcn.IssuerTrusted(id, c.TrustedIssuerCN) {
+			return nil, deny("cert.untrusted_issuer")
+		}
+		if d := res.cn.Load(); d != nil && d.store == s {
+			return d.p, nil
+		}
+		p := certPrincipal(user, s)
+		res.cn.Store(&derivedPrincipal{store: s, p: p})
+		return p, nil
 	}
+	return certPrincipal(user, s), nil
+}
+
+// certPrincipal is a certificate's user with the store's roles for it.
+func certPrincipal(user string, s *Store) *Principal {
 	p := &Principal{User: user, AuthMethod: "client_cert"}
 	if a, ok := s.lookup(user); ok {
 		p.Roles, p.roles, p.known = a.roles, a.set, true
+	} else {
+		p.roles, p.known = s.Policy.Roles(nil), true
 	}
-	return p, nil
+	return newPrincipal(p)
 }
 
 // validUser accepts a user name from a header: not empty, no control

@@ -27,7 +27,7 @@ func BenchmarkClientCert(b *testing.B) {
 	req := httptest.NewRequest("GET", "/", nil)
 	req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}, VerifiedChains: [][]*x509.Certificate{{leaf}}}
 	for _, mode := range []string{"cn", "header"} {
-		c := &ClientCert{Username: mode, warnOnce: new(sync.Once), ids: &identityCache{ids: map[*x509.Certificate]identityResult{}}}
+		c := &ClientCert{Username: mode, warnOnce: new(sync.Once), ids: &identityCache{ids: map[*x509.Certificate]*identityResult{}}}
 		if mode == "header" {
 			c.Header, c.headerName, c.TrustedClient = "WSO2-Identity-User", "Wso2-Identity-User", []string{"alice"}
 			req.Header.Set("WSO2-Identity-User", "alice")

@@ -2,6 +2,9 @@ package caddyauth
 
 import (
 	"context"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/restauth/caddy-restauth/permissions"
 )
@@ -9,7 +12,8 @@ import (
 // A Principal is an authenticated caller: who it is, how it proved it, and
 // what it holds. The rest_auth handler puts it in the request context, where
 // handlers after it find it with PrincipalFrom. Unlike placeholders, it
-// cannot be forged by configuration.
+// cannot be forged by configuration. A Principal may be shared between
+// requests: treat it as read-only.
 type Principal struct {
 	// User is the user name (Basic, a client certificate) or a token's subject.
 	User string
@@ -26,17 +30,33 @@ type Principal struct {
 
 	roles permissions.RoleSet // set by the store for known users
 	known bool                // roles was computed for the current store
+
+	rolesText, scopesText string // joined once, for placeholders and headers
+	joined                bool
 }
 
-type principalKey struct{}
+// newPrincipal finishes a principal that will be shared between requests.
+func newPrincipal(p *Principal) *Principal {
+	p.rolesText, p.scopesText, p.joined = strings.Join(p.Roles, ","), strings.Join(p.Scopes, " "), true
+	return p
+}
+
+// texts returns the joined roles and scopes.
+func (p *Principal) texts() (string, string) {
+	if p.joined {
+		return p.rolesText, p.scopesText
+	}
+	return strings.Join(p.Roles, ","), strings.Join(p.Scopes, " ")
+}
+
+// principalVar is the Caddy request variable that holds the principal. It
+// lives among Caddy's per-request vars (no copy of the request is needed to
+// add it); only a *Principal value counts, which configuration cannot make.
+const principalVar = "rest_auth.principal"
 
 // PrincipalFrom returns the principal that rest_auth authenticated for this
 // request, if any.
 func PrincipalFrom(ctx context.Context) (*Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(*Principal)
+	p, ok := caddyhttp.GetVar(ctx, principalVar).(*Principal)
 	return p, ok
-}
-
-func withPrincipal(ctx context.Context, p *Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
 }

@@ -96,7 +96,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	h.metrics.grant(p.AuthMethod)
 	h.setIdentity(r, p)
-	return h.pass(w, r.WithContext(withPrincipal(r.Context(), p)), next)
+	caddyhttp.SetVar(r.Context(), principalVar, p)
+	return h.pass(w, r, next)
 }
 
 // pass hands the request on, without the fields that authenticators read
@@ -152,8 +153,7 @@ func (h *Handler) allowedOn(rule *permissions.Rule) []Authenticator {
 // setIdentity fills the placeholders and, with forward_identity, the
 // headers for the upstream.
 func (h *Handler) setIdentity(r *http.Request, p *Principal) {
-	roles := strings.Join(p.Roles, ",")
-	scopes := strings.Join(p.Scopes, " ")
+	roles, scopes := p.texts()
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", p.User)
 		repl.Set("http.auth.user.roles", roles)

@@ -32,6 +32,7 @@ type account struct {
 	params permissions.HashParams
 	roles  []string
 	set    permissions.RoleSet
+	basic  *Principal // what a good Basic credential yields, built once
 }
 
 // newStore compiles a snapshot.
@@ -55,7 +56,9 @@ func newStore(rules []permissions.Rule, users *permissions.Users, opts permissio
 		if count[params] > count[dominant] {
 			dominant = params
 		}
-		s.users[u.Name] = &account{name: u.Name, hash: []byte(u.Hash), params: params, roles: u.Roles, set: pol.Roles(u.Roles)}
+		a := &account{name: u.Name, hash: []byte(u.Hash), params: params, roles: u.Roles, set: pol.Roles(u.Roles)}
+		a.basic = newPrincipal(&Principal{User: u.Name, AuthMethod: "basic", Roles: u.Roles, roles: a.set, known: true})
+		s.users[u.Name] = a
 	}
 	if dominant.Algorithm == "" {
 		dominant = permissions.HashParams{Algorithm: permissions.Bcrypt, Cost: bcrypt.DefaultCost}

@@ -1,6 +1,9 @@
 package permissions
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func benchPaths() []string {
 	return []string{
@@ -28,4 +31,16 @@ func BenchmarkDecide(b *testing.B) {
 			p.MatchNaive("GET", paths[i%len(paths)])
 		}
 	})
+}
+
+// BenchmarkDecidePath measures each path of the mix alone.
+func BenchmarkDecidePath(b *testing.B) {
+	p := loadCorpus(b, corpusFiles[0])
+	for _, path := range benchPaths() {
+		b.Run(strings.ReplaceAll(path, "/", "_"), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				p.Match("GET", path)
+			}
+		})
+	}
 }

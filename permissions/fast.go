@@ -7,7 +7,8 @@ import (
 )
 
 // A glob is the fast form of the patterns WSO2's lists are made of: literal
-// text, (.*), (.+), (/?) and a leading ^. It matches without a regular
+// text (where an unescaped '.', as in v1.0, is any one character), (.*),
+// (.+), (/?) and a leading ^. It matches without a regular
 // expression engine, in time linear in the path. Patterns with anything
 // else run on RE2.
 //
@@ -20,9 +21,13 @@ type glob [][]token
 const maxOptional = 3
 
 type token struct {
-	lit string // literal text; "" for a star
+	lit string // literal text, anyChar for "any one character"; "" for a star
 	min int    // for a star: the least number of characters
 }
+
+// anyChar stands for one character of any kind inside a literal. It is a
+// NUL byte, which a canonical path never holds.
+const anyChar = "\x00"
 
 func (t token) star() bool { return t.lit == "" }
 
@@ -41,6 +46,10 @@ func toGlob(re *syntax.Regexp) glob {
 		case s.Op == syntax.OpLiteral && s.Flags&syntax.FoldCase == 0:
 			for j := range variants {
 				variants[j] = appendLit(variants[j], string(s.Rune))
+			}
+		case isAnyChar(s):
+			for j := range variants {
+				variants[j] = appendLit(variants[j], anyChar)
 			}
 		case (s.Op == syntax.OpStar || s.Op == syntax.OpPlus) && isAnyChar(s.Sub[0]):
 			min := 0
@@ -122,10 +131,11 @@ func (g glob) match(s string) bool {
 func matchVariant(v []token, s string) bool {
 	for i, t := range v {
 		if !t.star() {
-			if !strings.HasPrefix(s, t.lit) {
+			n, ok := prefixW(s, t.lit)
+			if !ok {
 				return false
 			}
-			s = s[len(t.lit):]
+			s = s[n:]
 			continue
 		}
 		if i+1 == len(v) {
@@ -133,19 +143,94 @@ func matchVariant(v []token, s string) bool {
 		}
 		lit := v[i+1].lit
 		if i+2 == len(v) { // the literal closes the path
-			return strings.HasSuffix(s, lit) && atLeastRunes(s[:len(s)-len(lit)], t.min)
+			start, ok := suffixW(s, lit)
+			return ok && atLeastRunes(s[:start], t.min)
 		}
 		if !atLeastRunes(s, t.min) {
 			return false
 		}
 		s = skipRunes(s, t.min)
-		k := strings.Index(s, lit)
+		k := indexW(s, lit)
 		if k < 0 {
 			return false
 		}
 		s = s[k:]
 	}
 	return s == ""
+}
+
+// prefixW matches lit (with anyChar wildcards) at the start of s and
+// returns how many bytes of s it took.
+func prefixW(s, lit string) (int, bool) {
+	if !strings.Contains(lit, anyChar) {
+		return len(lit), strings.HasPrefix(s, lit)
+	}
+	n := 0
+	for i := 0; i < len(lit); i++ {
+		if n >= len(s) {
+			return 0, false
+		}
+		if lit[i] == anyChar[0] {
+			_, w := utf8.DecodeRuneInString(s[n:])
+			n += w
+			continue
+		}
+		if s[n] != lit[i] {
+			return 0, false
+		}
+		n++
+	}
+	return n, true
+}
+
+// suffixW matches lit at the end of s and returns where the match starts.
+func suffixW(s, lit string) (int, bool) {
+	if !strings.Contains(lit, anyChar) {
+		return len(s) - len(lit), strings.HasSuffix(s, lit)
+	}
+	n := len(s)
+	for i := len(lit) - 1; i >= 0; i-- {
+		if n <= 0 {
+			return 0, false
+		}
+		if lit[i] == anyChar[0] {
+			_, w := utf8.DecodeLastRuneInString(s[:n])
+			n -= w
+			continue
+		}
+		if s[n-1] != lit[i] {
+			return 0, false
+		}
+		n--
+	}
+	return n, true
+}
+
+// indexW is the first place lit matches in s, or -1. Only positions where
+// a character starts are tried.
+func indexW(s, lit string) int {
+	w := strings.Index(lit, anyChar)
+	if w < 0 {
+		return strings.Index(s, lit)
+	}
+	head := lit[:w] // find the fixed text before the first wildcard fast
+	for i := 0; i <= len(s); {
+		if head != "" {
+			k := strings.Index(s[i:], head)
+			if k < 0 {
+				return -1
+			}
+			i += k
+		} else if i > 0 && i < len(s) && !utf8.RuneStart(s[i]) {
+			i++
+			continue
+		}
+		if _, ok := prefixW(s[i:], lit); ok {
+			return i
+		}
+		i++
+	}
+	return -1
 }
 
 // skipRunes drops n runes from the front of s.

@@ -154,6 +154,11 @@ func (p *Pattern) covers(q *Pattern) bool {
 
 // variantCovers: does the glob variant p match every string variant q does?
 func variantCovers(p, q []token) bool {
+	for _, t := range append(append([]token(nil), p...), q...) {
+		if strings.Contains(t.lit, anyChar) {
+			return false // wildcards: not reasoned about, never claimed
+		}
+	}
 	if len(q) == 1 && !q[0].star() || len(q) == 0 { // q is one literal path
 		lit := ""
 		if len(q) == 1 {

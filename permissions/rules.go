@@ -86,13 +86,21 @@ type Policy struct {
 	rules []compiled
 	roles map[string]int // role name -> bit
 
-	// candidate index
-	always   []uint64           // rules to try for every path
-	exact    map[string][]int32 // "/seg" -> rules whose literal starts with that whole segment
-	prefix   map[string][]int32 // "/se" -> rules whose literal is a prefix of one segment
-	prefLens []int              // distinct key lengths in prefix
-	scan     []scanRule         // literals without '/': checked with strings.Contains
-	pool     sync.Pool          // *[]uint64 scratch bitsets
+	// candidate index: one look-up per path segment, by its first
+	// prefixKey bytes
+	always []uint64              // rules to try for every path
+	segs   map[string][]segEntry // "/se" -> rules keyed by a segment starting so
+	short  map[string][]segEntry // the same for keys shorter than prefixKey
+	scan   []scanRule            // literals without '/': checked with strings.Contains
+	pool   sync.Pool             // *[]uint64 scratch bitsets
+}
+
+// A segEntry files a rule under a path segment: the whole segment (exact)
+// or a prefix of it.
+type segEntry struct {
+	rule  int32
+	exact bool
+	seg   string // the whole segment or the prefix
 }
 
 type scanRule struct {
@@ -114,8 +122,8 @@ func NewPolicy(rules []Rule, roles []Role, opts Options) (*Policy, error) {
 	p := &Policy{
 		Options: opts,
 		roles:   make(map[string]int, len(roles)),
-		exact:   map[string][]int32{},
-		prefix:  map[string][]int32{},
+		segs:    map[string][]segEntry{},
+		short:   map[string][]segEntry{},
 	}
 	for i, r := range roles {
 		if r.Name == "" {
@@ -172,8 +180,10 @@ func NewPolicy(rules []Rule, roles []Role, opts Options) (*Policy, error) {
 // its required literal contains (the path must have that segment), or the
 // literal's last, partial segment (the path must have a segment starting
 // with it). Rules without a usable literal are tried for every path.
+// prefixKey bounds the keys of the prefix index ("/" and two bytes).
+const prefixKey = 3
+
 func (p *Policy) index() {
-	lens := map[int]bool{}
 	type keys struct {
 		whole   []string
 		partial string
@@ -214,19 +224,21 @@ func (p *Policy) index() {
 			best, whole = k.partial, false
 		}
 		switch {
-		case best != "" && whole:
-			p.exact[best] = append(p.exact[best], int32(i))
+		case best == "/" && !whole:
+			// a partial segment of just "/" starts every segment
+			p.always[i/64] |= 1 << (i % 64)
 		case best != "":
-			p.prefix[best] = append(p.prefix[best], int32(i))
-			lens[len(best)] = true
+			e := segEntry{rule: int32(i), exact: whole, seg: best}
+			if len(best) >= prefixKey {
+				p.segs[best[:prefixKey]] = append(p.segs[best[:prefixKey]], e)
+			} else {
+				p.short[best] = append(p.short[best], e)
+			}
 		case k.scan != "":
 			p.scan = append(p.scan, scanRule{int32(i), k.scan})
 		default:
 			p.always[i/64] |= 1 << (i % 64)
 		}
-	}
-	for n := range lens {
-		p.prefLens = append(p.prefLens, n)
 	}
 }
 
@@ -259,13 +271,19 @@ func (p *Policy) Match(method, path string) int {
 			end += i + 1
 		}
 		seg := lower[i:end]
-		for _, r := range p.exact[seg] {
-			set[r/64] |= 1 << (r % 64)
+		if len(seg) >= prefixKey {
+			for _, e := range p.segs[seg[:prefixKey]] {
+				if e.exact && e.seg == seg || !e.exact && strings.HasPrefix(seg, e.seg) {
+					set[e.rule/64] |= 1 << (e.rule % 64)
+				}
+			}
 		}
-		for _, n := range p.prefLens {
-			if n <= len(seg) {
-				for _, r := range p.prefix[seg[:n]] {
-					set[r/64] |= 1 << (r % 64)
+		if len(p.short) > 0 {
+			for n := 1; n < prefixKey && n <= len(seg); n++ {
+				for _, e := range p.short[seg[:n]] {
+					if e.exact && e.seg == seg || !e.exact && strings.HasPrefix(seg, e.seg) {
+						set[e.rule/64] |= 1 << (e.rule % 64)
+					}
 				}
 			}
 		}
