@@ -1,7 +1,7 @@
 package caddyauth
 
 import (
-	"encoding/base64"
+	"bytes"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -125,26 +125,30 @@ func (b *Basic) Challenge(error) string {
 
 // Authenticate checks the Basic credentials.
 func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
-	user, pass, ok := parseBasic(r.Header.Get("Authorization"))
+	var buf [maxBasicHeader]byte
+	u, pw, ok := decodeBasic(r.Header.Get("Authorization"), &buf)
 	if !ok {
 		return nil, deny("cred.malformed")
 	}
 	ip := clientIP(r)
-	if wait := b.throttled(user, ip); wait > 0 {
-		return nil, &Denial{Status: http.StatusTooManyRequests, Reason: "basic.throttled", RetryAfter: wait}
+	if b.mayBeThrottled() {
+		if wait := b.throttled(string(u), ip); wait > 0 {
+			return nil, &Denial{Status: http.StatusTooManyRequests, Reason: "basic.throttled", RetryAfter: wait}
+		}
 	}
-	acct, known := s.lookup(user)
+	acct, known := s.users[string(u)]
 	if !known {
 		acct = s.fake
 	}
 	var key [32]byte
 	if known {
-		key = credKey(user, acct.hash, []byte(pass))
+		key = credKey(acct.name, acct.hash, pw)
 		if s.cache.has(key) {
 			metrics.basicHit.Inc()
 			return acct.basic, nil
 		}
 	}
+	user, pass := string(u), string(pw)
 	if known {
 		metrics.basicMiss.Inc()
 	}
@@ -163,6 +167,12 @@ func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 	}
 	s.cache.add(key)
 	return acct.basic, nil
+}
+
+// mayBeThrottled is false while no throttle holds any failure, which is
+// the usual case, so a good request does not build throttle keys.
+func (b *Basic) mayBeThrottled() bool {
+	return b.pair != nil && b.pair.active() || b.addr != nil && b.addr.active() || b.user != nil && b.user.active()
 }
 
 // throttled returns how long a user name from an address must wait: the
@@ -219,25 +229,93 @@ func hasScheme(v, scheme string) bool {
 // parseBasic reads "Basic <base64(user:password)>": one space, padded
 // standard base64, valid UTF-8, split at the first colon, neither part empty.
 func parseBasic(v string) (user, pass string, ok bool) {
-	if len(v) > maxBasicHeader || len(v) < 7 || v[5] != ' ' || strings.ContainsAny(v[6:], "\r\n") {
-		// (Go's base64 decoder skips line breaks; a header value must not)
-		return "", "", false
+	var buf [maxBasicHeader]byte
+	u, p, ok := decodeBasic(v, &buf)
+	return string(u), string(p), ok
+}
+
+// decodeBasic is parseBasic into a caller's buffer, so the common case
+// allocates nothing.
+func decodeBasic(v string, buf *[maxBasicHeader]byte) (user, pass []byte, ok bool) {
+	if len(v) > maxBasicHeader || len(v) < 7 || v[5] != ' ' {
+		return nil, nil, false
 	}
-	raw, err := base64.StdEncoding.Strict().DecodeString(v[6:])
-	if err != nil || !utf8.Valid(raw) {
-		return "", "", false
+	n, ok := decodeBase64(buf[:], v[6:])
+	if !ok {
+		return nil, nil, false
 	}
-	s := string(raw)
-	i := strings.IndexByte(s, ':')
-	if i <= 0 || i == len(s)-1 || len(s)-i-1 > maxPassword {
-		return "", "", false
+	raw := buf[:n]
+	i := bytes.IndexByte(raw, ':')
+	if i <= 0 || i == len(raw)-1 || len(raw)-i-1 > maxPassword || !utf8.Valid(raw) {
+		return nil, nil, false
 	}
 	for _, c := range raw {
 		if c < 0x20 || c == 0x7f {
-			return "", "", false
+			return nil, nil, false
 		}
 	}
-	return s[:i], s[i+1:], true
+	return raw[:i], raw[i+1:], true
+}
+
+// b64 maps standard base64 characters to their values; others to 0xff.
+var b64 = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" {
+		t[c] = byte(i)
+	}
+	return t
+}()
+
+// decodeBase64 decodes padded standard base64 strictly (RFC 4648: no line
+// breaks or other characters, padding only at the end, unused bits zero),
+// as base64.StdEncoding.Strict() does except that it also refuses the line
+// breaks that one skips.
+func decodeBase64(dst []byte, src string) (int, bool) {
+	if len(src) == 0 || len(src)%4 != 0 || len(src)/4*3 > len(dst) {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(src); i += 4 {
+		var v [4]byte
+		pad := 0
+		for j := 0; j < 4; j++ {
+			c := src[i+j]
+			if c == '=' {
+				if i+4 != len(src) || j < 2 {
+					return 0, false
+				}
+				pad++
+				continue
+			}
+			if pad > 0 {
+				return 0, false
+			}
+			if v[j] = b64[c]; v[j] == 0xff {
+				return 0, false
+			}
+		}
+		x := uint32(v[0])<<18 | uint32(v[1])<<12 | uint32(v[2])<<6 | uint32(v[3])
+		switch pad {
+		case 0:
+			dst[n], dst[n+1], dst[n+2] = byte(x>>16), byte(x>>8), byte(x)
+			n += 3
+		case 1:
+			if x&0xff != 0 {
+				return 0, false
+			}
+			dst[n], dst[n+1] = byte(x>>16), byte(x>>8)
+			n += 2
+		default:
+			if x&0xffff != 0 {
+				return 0, false
+			}
+			dst[n] = byte(x >> 16)
+			n++
+		}
+	}
+	return n, true
 }
 
 // clientIP is Caddy's idea of the client address: the peer, or the address

@@ -1,6 +1,7 @@
 package caddyauth
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -66,7 +67,8 @@ func credKey(user string, hash, password []byte) [32]byte {
 func credKeyLong(user string, hash, password []byte) [32]byte {
 	mac := hmac.New(sha256.New, cacheKey)
 	var n [4]byte
-	for _, part := range [][]byte{[]byte(user), hash, password} {
+	// copies, so that the callers' (stack) buffers need not escape
+	for _, part := range [][]byte{[]byte(user), bytes.Clone(hash), bytes.Clone(password)} {
 		binary.BigEndian.PutUint32(n[:], uint32(len(part)))
 		mac.Write(n[:])
 		mac.Write(part)

@@ -33,11 +33,13 @@ type Principal struct {
 
 	rolesText, scopesText string // joined once, for placeholders and headers
 	joined                bool
+	boxed                 [4]any // user, roles, scopes, method, ready for the replacer
 }
 
 // newPrincipal finishes a principal that will be shared between requests.
 func newPrincipal(p *Principal) *Principal {
 	p.rolesText, p.scopesText, p.joined = strings.Join(p.Roles, ","), strings.Join(p.Scopes, " "), true
+	p.boxed = [4]any{p.User, p.rolesText, p.scopesText, p.AuthMethod}
 	return p
 }
 

@@ -155,10 +155,14 @@ func (h *Handler) allowedOn(rule *permissions.Rule) []Authenticator {
 func (h *Handler) setIdentity(r *http.Request, p *Principal) {
 	roles, scopes := p.texts()
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.auth.user.id", p.User)
-		repl.Set("http.auth.user.roles", roles)
-		repl.Set("http.auth.user.scopes", scopes)
-		repl.Set("http.auth.user.auth_method", p.AuthMethod)
+		v := p.boxed
+		if !p.joined || p.boxed[3] != p.AuthMethod {
+			v = [4]any{p.User, roles, scopes, p.AuthMethod}
+		}
+		repl.Set("http.auth.user.id", v[0])
+		repl.Set("http.auth.user.roles", v[1])
+		repl.Set("http.auth.user.scopes", v[2])
+		repl.Set("http.auth.user.auth_method", v[3])
 	}
 	if h.ForwardIdentity {
 		r.Header.Set(HeaderUser, p.User)

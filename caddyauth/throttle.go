@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // throttle counts failures per key in fixed windows: once a key has failed
 // max times in a window, it is blocked until the window ends.
 type throttle struct {
+	n       atomic.Int64 // entries, read without the lock
 	mu      sync.Mutex
 	max     int
 	window  time.Duration
@@ -27,6 +29,9 @@ func newThrottle(max int, window time.Duration, limit int) *throttle {
 	return &throttle{max: max, window: window, limit: limit, entries: map[string]*tentry{}, now: time.Now}
 }
 
+// active reports whether any key has failures on record.
+func (t *throttle) active() bool { return t.n.Load() > 0 }
+
 // blocked returns how long key must still wait, or 0.
 func (t *throttle) blocked(key string) time.Duration {
 	t.mu.Lock()
@@ -38,6 +43,7 @@ func (t *throttle) blocked(key string) time.Duration {
 	left := t.window - t.now().Sub(e.start)
 	if left <= 0 {
 		delete(t.entries, key)
+		t.n.Store(int64(len(t.entries)))
 		return 0
 	}
 	if e.fails >= t.max {
@@ -57,6 +63,7 @@ func (t *throttle) fail(key string) {
 			t.prune(now)
 		}
 		t.entries[key] = &tentry{start: now, fails: 1}
+		t.n.Store(int64(len(t.entries)))
 		return
 	}
 	e.fails++
@@ -76,6 +83,7 @@ func (t *throttle) prune(now time.Time) {
 		}
 		delete(t.entries, k)
 	}
+	t.n.Store(int64(len(t.entries)))
 }
 
 // throttles are kept per setting for the life of the process, so a config

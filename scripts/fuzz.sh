@@ -24,6 +24,7 @@ done <<'TARGETS'
 ./permissions   FuzzParseResources   100000
 ./permissions   FuzzParseUsers       100000
 ./caddyauth     FuzzParseBasic       30000
+./caddyauth     FuzzDecodeBase64     30000
 ./caddyauth     FuzzBearerToken      30000
 ./caddyauth     FuzzParseJWKSet      10000
 ./certcn        FuzzCommonName       100000
