@@ -468,12 +468,23 @@ func keyLines(data []byte) (lineIndex, error) {
 	idx := lineIndex{}
 	var p unstable.Parser
 	p.Reset(data)
+	// line numbers from byte offsets, by binary search over the line
+	// starts (go-toml's Shape scans from the top each time: quadratic)
+	starts := []int{0}
+	for i, c := range data {
+		if c == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	lineOf := func(r unstable.Range) int {
+		return sort.Search(len(starts), func(i int) bool { return starts[i] > int(r.Offset) })
+	}
 	var cur map[string]int
 	for p.NextExpression() {
 		e := p.Expression()
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
-			path, line := keyPath(&p, e)
+			path, line := keyPath(e, lineOf)
 			cur = map[string]int{"": line}
 			if e.Kind == unstable.Table {
 				idx[path] = []map[string]int{cur}
@@ -484,14 +495,14 @@ func keyLines(data []byte) (lineIndex, error) {
 			if cur == nil {
 				continue
 			}
-			path, _ := keyPath(&p, e)
-			cur[path] = p.Shape(e.Raw).Start.Line
+			path, _ := keyPath(e, lineOf)
+			cur[path] = lineOf(e.Raw)
 		}
 	}
 	return idx, p.Error()
 }
 
-func keyPath(p *unstable.Parser, e *unstable.Node) (string, int) {
+func keyPath(e *unstable.Node, lineOf func(unstable.Range) int) (string, int) {
 	var parts []string
 	line := 0
 	it := e.Key()
@@ -499,7 +510,7 @@ func keyPath(p *unstable.Parser, e *unstable.Node) (string, int) {
 		n := it.Node()
 		parts = append(parts, string(n.Data))
 		if line == 0 && n.Raw.Length > 0 {
-			line = p.Shape(n.Raw).Start.Line
+			line = lineOf(n.Raw)
 		}
 	}
 	return strings.Join(parts, "."), line

@@ -66,6 +66,17 @@ func (s *methodSet) has(m uint16, method string) bool {
 
 // methodBit returns the bit of a standard method, compared case-insensitively,
 // or 0.
+// methodIndex is the method's place in knownMethods, or -1 (exact,
+// upper-case names only: other spellings take the slower path).
+func methodIndex(method string) int {
+	for i, k := range knownMethods {
+		if k == method {
+			return i
+		}
+	}
+	return -1
+}
+
 func methodBit(method string) uint16 {
 	for i, k := range knownMethods {
 		if len(k) == len(method) && strings.EqualFold(k, method) {

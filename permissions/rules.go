@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Access is what happens to a request that no rule matches.
@@ -86,21 +87,37 @@ type Policy struct {
 	rules []compiled
 	roles map[string]int // role name -> bit
 
-	// candidate index: one look-up per path segment, by its first
-	// prefixKey bytes
+	// candidate index: per path segment, one look-up of the whole segment
+	// and one of its first prefixKey bytes
 	always []uint64              // rules to try for every path
-	segs   map[string][]segEntry // "/se" -> rules keyed by a segment starting so
-	short  map[string][]segEntry // the same for keys shorter than prefixKey
+	exact  map[string][]int32    // "/seg" -> rules filed under that whole segment
+	segs   map[string][]segEntry // "/se" -> rules filed under a segment prefix starting so
+	short  map[string][]segEntry // the same for prefixes shorter than prefixKey
 	scan   []scanRule            // literals without '/': checked with strings.Contains
 	pool   sync.Pool             // *[]uint64 scratch bitsets
+
+	decided decisionCache // recent answers, by lower-cased path and method
 }
 
-// A segEntry files a rule under a path segment: the whole segment (exact)
-// or a prefix of it.
+// decisionCache remembers Match's answers for recent paths: APIs see the
+// same paths again and again, and then a decision is one map look-up. It
+// is bounded; when full it starts over, so a flood of new paths costs the
+// index look-ups it would cost anyway plus one insert.
+type decisionCache struct {
+	mu sync.RWMutex
+	m  map[string]*decided
+}
+
+// decided holds, per known method, 0 (not yet asked), 1 (no rule) or the
+// matching rule's index + 2.
+type decided [len(knownMethods)]atomic.Int32
+
+const decisionCacheSize = 8192
+
+// A segEntry files a rule under a prefix of a path segment.
 type segEntry struct {
-	rule  int32
-	exact bool
-	seg   string // the whole segment or the prefix
+	rule int32
+	seg  string // the prefix
 }
 
 type scanRule struct {
@@ -122,6 +139,7 @@ func NewPolicy(rules []Rule, roles []Role, opts Options) (*Policy, error) {
 	p := &Policy{
 		Options: opts,
 		roles:   make(map[string]int, len(roles)),
+		exact:   map[string][]int32{},
 		segs:    map[string][]segEntry{},
 		short:   map[string][]segEntry{},
 	}
@@ -227,8 +245,10 @@ func (p *Policy) index() {
 		case best == "/" && !whole:
 			// a partial segment of just "/" starts every segment
 			p.always[i/64] |= 1 << (i % 64)
+		case best != "" && whole:
+			p.exact[best] = append(p.exact[best], int32(i))
 		case best != "":
-			e := segEntry{rule: int32(i), exact: whole, seg: best}
+			e := segEntry{rule: int32(i), seg: best}
 			if len(best) >= prefixKey {
 				p.segs[best[:prefixKey]] = append(p.segs[best[:prefixKey]], e)
 			} else {
@@ -252,6 +272,36 @@ func (p *Policy) Rule(i int) *Rule { return &p.rules[i].Rule }
 // canonical path and whose methods include method, or -1.
 func (p *Policy) Match(method, path string) int {
 	lower := LowerASCII(path)
+	mi := methodIndex(method)
+	if mi < 0 || len(lower) > 512 {
+		return p.match(method, lower)
+	}
+	p.decided.mu.RLock()
+	d := p.decided.m[lower]
+	p.decided.mu.RUnlock()
+	if d != nil {
+		if v := d[mi].Load(); v != 0 {
+			return int(v) - 2
+		}
+	}
+	found := p.match(method, lower)
+	if d == nil {
+		p.decided.mu.Lock()
+		if d = p.decided.m[lower]; d == nil {
+			if p.decided.m == nil || len(p.decided.m) >= decisionCacheSize {
+				p.decided.m = make(map[string]*decided, 64)
+			}
+			d = new(decided)
+			p.decided.m[strings.Clone(lower)] = d
+		}
+		p.decided.mu.Unlock()
+	}
+	d[mi].Store(int32(found + 2))
+	return found
+}
+
+// match is Match without the cache, on a lower-cased path.
+func (p *Policy) match(method, lower string) int {
 	bp := p.pool.Get().(*[]uint64)
 	set := *bp
 	copy(set, p.always)
@@ -271,9 +321,12 @@ func (p *Policy) Match(method, path string) int {
 			end += i + 1
 		}
 		seg := lower[i:end]
-		if len(seg) >= prefixKey {
+		for _, r := range p.exact[seg] {
+			set[r/64] |= 1 << (r % 64)
+		}
+		if len(seg) >= prefixKey && len(p.segs) > 0 {
 			for _, e := range p.segs[seg[:prefixKey]] {
-				if e.exact && e.seg == seg || !e.exact && strings.HasPrefix(seg, e.seg) {
+				if strings.HasPrefix(seg, e.seg) {
 					set[e.rule/64] |= 1 << (e.rule % 64)
 				}
 			}
@@ -281,7 +334,7 @@ func (p *Policy) Match(method, path string) int {
 		if len(p.short) > 0 {
 			for n := 1; n < prefixKey && n <= len(seg); n++ {
 				for _, e := range p.short[seg[:n]] {
-					if e.exact && e.seg == seg || !e.exact && strings.HasPrefix(seg, e.seg) {
+					if strings.HasPrefix(seg, e.seg) {
 						set[e.rule/64] |= 1 << (e.rule % 64)
 					}
 				}
