@@ -1,48 +1,71 @@
 #!/usr/bin/env bash
-# Load test: the demo API with and without rest_auth, measured at the same
-# time. Two Caddy processes share core 0; their wrk clients share core 1.
-# Each pair (baseline, candidate) runs concurrently, so machine noise hits
-# both alike; the ratio is candidate/baseline requests per second.
+# The benchmark kit: builds Caddy with this module (go run ./cmd/build, i.e.
+# xcaddy), starts the variants below pinned to core 0, and loads each pair
+# (baseline, candidate) at the same time from core 1, so machine noise hits
+# both alike. Prints requests/s, p50/p99 latency and the ratio
+# candidate/baseline per scenario.
 #
-#   bash bench/wrk.sh            # needs ./caddy (go run ./cmd/build) and wrk
+#   bash bench/wrk.sh              # DUR=10s CONN=16 by default; needs wrk, openssl
+#   SKIP_BUILD=1 bash bench/wrk.sh # reuse ./caddy
+#
+# Variants (plain HTTP unless said): 9101 no auth; 9102 rest_auth with the
+# example's users and rules (Basic); 9103 Caddy's basic_auth; 9104 rest_auth
+# with bearer (RS256 key file); 9105 HTTPS with client certificates
+# verified, no auth; 9106 the same with rest_auth client_cert. wrk cannot
+# present client certificates, so the mTLS pair uses bench/load (Go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DUR=${DUR:-15s}
+DUR=${DUR:-10s}
 CONN=${CONN:-16}
 out=$(mktemp -d)
+[ -n "${SKIP_BUILD:-}" ] || go run ./cmd/build >/dev/null
+go build -o "$out/load" ./bench/load
+go build -o "$out/demo-token" ./cmd/demo-token
 
-# Caddy's own basic_auth, with the same demo password hash
 ALICE_HASH=$(grep -A2 'username = "alice"' example/users.toml | sed -n 's/^password = "\([^"]*\)".*/\1/p')
+P=/api/identity/user/v1.0/me
 
-conf() { # port, body
+# keys and certificates for this run
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$out/rsa.key" 2>/dev/null
+openssl pkey -in "$out/rsa.key" -pubout -out "$out/rsa.pub"
+TOKEN=$("$out/demo-token" -key "$out/rsa.key" -sub alice -iss bench -aud bench)
+BAD_TOKEN=${TOKEN%?????}AAAAA
+bash scripts/mtls-certs.sh "$out/pki" alice >/dev/null 2>&1
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+	-keyout "$out/server.key" -out "$out/server.csr" 2>/dev/null
+openssl x509 -req -in "$out/server.csr" -CA "$out/pki/root.pem" -CAkey "$out/pki/root.key" -CAcreateserial \
+	-days 2 -out "$out/server.pem" -extfile <(printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n') 2>/dev/null
+
+site() { # address, directives
 	cat <<EOC
-{
-	admin off
-	persist_config off
-	auto_https off
-	log {
-		level ERROR
-	}
-}
-:$1 {
+$1 {
 $2
-	respond /api/identity/user/v1.0/me \`{"user":"{http.auth.user.id}"}\`
+	respond $P \`{"user":"{http.auth.user.id}"}\`
 	respond 404
 }
 EOC
 }
-conf 9101 "" > "$out/plain"
-conf 9102 "	rest_auth {
+tls="	tls $out/server.pem $out/server.key {
+		client_auth {
+			mode require_and_verify
+			trust_pool file $out/pki/root.pem
+		}
+	}"
+ra="	rest_auth {
 		users example/users.toml
-		resources example/deployment.toml
-	}" > "$out/restauth"
-# an RSA key made for this run, and an RS256 token signed with it
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$out/rsa.key" 2>/dev/null
-openssl pkey -in "$out/rsa.key" -pubout -out "$out/rsa.pub"
-TOKEN=$(go run ./cmd/demo-token -key "$out/rsa.key" -sub alice -iss bench -aud bench)
-conf 9104 "	rest_auth {
-		users example/users.toml
-		resources example/deployment.toml
+		resources example/deployment.toml"
+global() { printf '{\n\tadmin off\n\tpersist_config off\n\tauto_https disable_redirects\n\tlog {\n\t\tlevel ERROR\n\t}\n}\n'; }
+# one Caddy process per variant: the kernel shares core 0 between the two
+# processes of a pair, so each gets the same CPU and the ratio shows cost
+# (two sites in one process would be served turn about, at equal rates)
+{ global; site http://:9101 ""; } >"$out/c9101"
+{ global; site http://:9102 "$ra
+		basic
+	}"; } >"$out/c9102"
+{ global; site http://:9103 "	basic_auth {
+		alice $ALICE_HASH
+	}"; } >"$out/c9103"
+{ global; site http://:9104 "$ra
 		bearer {
 			jwt {
 				issuer bench
@@ -51,39 +74,74 @@ conf 9104 "	rest_auth {
 				algorithms RS256
 			}
 		}
-	}" > "$out/bearer"
-conf 9103 "	basic_auth {
-		alice $ALICE_HASH
-	}" > "$out/basicauth"
+	}"; } >"$out/c9104"
+{ global; site https://localhost:9105 "$tls"; } >"$out/c9105"
+{ global; site https://localhost:9106 "$tls
+$ra
+		client_cert
+	}"; } >"$out/c9106"
 
 pids=()
-for c in plain restauth basicauth bearer; do
-	taskset -c 0 ./caddy run --config "$out/$c" --adapter caddyfile >"$out/$c.log" 2>&1 &
+for port in 9101 9102 9103 9104 9105 9106; do
+	taskset -c 0 ./caddy run --config "$out/c$port" --adapter caddyfile >"$out/caddy$port.log" 2>&1 &
 	pids+=($!)
 done
 trap 'kill ${pids[*]} 2>/dev/null || true' EXIT
-sleep 2
+for _ in $(seq 1 50); do curl -s -o /dev/null localhost:9106$P -k && break; sleep 0.2; done
+sleep 1
 AUTH="Authorization: Basic $(printf alice:alice-pass | base64)"
-P=/api/identity/user/v1.0/me
-curl -sf -H "$AUTH" localhost:9102$P >/dev/null
-curl -sf -H "$AUTH" localhost:9103$P >/dev/null
-curl -sf -H "Authorization: Bearer $TOKEN" localhost:9104$P >/dev/null
+CERT=(-cert "$out/pki/alice-chain.pem" -key "$out/pki/alice.key" -ca "$out/pki/root.pem")
+check() { # want, curl args
+	local got
+	got=$(curl -s -o /dev/null -w '%{http_code}' "${@:2}")
+	[ "$got" = "$1" ] || { echo "setup check failed: curl ${*:2} -> $got, want $1"; cat "$out"/caddy*.log; exit 1; }
+}
+check 200 -H "$AUTH" localhost:9102$P
+check 200 -H "$AUTH" localhost:9103$P
+check 200 -H "Authorization: Bearer $TOKEN" localhost:9104$P
+check 401 -H "Authorization: Bearer $BAD_TOKEN" localhost:9104$P
+check 200 --cacert "$out/pki/root.pem" --cert "$out/pki/alice-chain.pem" --key "$out/pki/alice.key" https://localhost:9106$P
 
-pair() { # name, baseline port, candidate port, candidate header
+run() { # name, output, tool args...
+	local f=$2
+	shift 2
+	if [ "$1" = load ]; then
+		shift
+		taskset -c 1 "$out/load" -c "$CONN" -d "$DUR" "$@" >"$f"
+	else
+		shift # "x": wrk
+		taskset -c 1 wrk -t1 -c"$CONN" -d"$DUR" --latency "$@" >"$f"
+	fi
+}
+printf "%-36s %10s %10s %6s   %-17s %-17s\n" scenario baseline candidate ratio "p50 base/cand" "p99 base/cand"
+pair() { # name, baseline args (an array's name), candidate args...
 	local name=$1
-	taskset -c 1 wrk -t1 -c"$CONN" -d"$DUR" --latency "http://127.0.0.1:$2$P" >"$out/$name.base" &
+	local -n base=$2
+	shift 2
+	run "$name" "$out/base" "${base[@]}" &
 	local wp=$!
-	taskset -c 1 wrk -t1 -c"$CONN" -d"$DUR" --latency -H "$4" "http://127.0.0.1:$3$P" >"$out/$name.cand"
+	run "$name" "$out/cand" "$@"
 	wait $wp
 	local b c
-	b=$(awk '/Requests\/sec/ {print $2}' "$out/$name.base")
-	c=$(awk '/Requests\/sec/ {print $2}' "$out/$name.cand")
-	printf "%-34s baseline %9.0f req/s   candidate %9.0f req/s   ratio %.2f   (p50 %s / %s, p99 %s / %s)\n" "$name" "$b" "$c" \
-		"$(echo "$c / $b" | bc -l)" \
-		"$(awk '/ 50%/ {print $2}' "$out/$name.base")" "$(awk '/ 50%/ {print $2}' "$out/$name.cand")" \
-		"$(awk '/ 99%/ {print $2}' "$out/$name.base")" "$(awk '/ 99%/ {print $2}' "$out/$name.cand")"
+	b=$(awk '/Requests\/sec/ {print $2}' "$out/base")
+	c=$(awk '/Requests\/sec/ {print $2}' "$out/cand")
+	printf "%-36s %10.0f %10.0f %6.2f   %-17s %-17s\n" "$name" "$b" "$c" "$(echo "$c / $b" | bc -l)" \
+		"$(awk '/ 50%/ {print $2}' "$out/base")/$(awk '/ 50%/ {print $2}' "$out/cand")" \
+		"$(awk '/ 99%/ {print $2}' "$out/base")/$(awk '/ 99%/ {print $2}' "$out/cand")"
 }
-pair "rest_auth Basic (cached)" 9101 9102 "$AUTH"
-pair "Caddy basic_auth (cached)" 9101 9103 "$AUTH"
-pair "rest_auth Bearer RS256 (cached)" 9101 9104 "Authorization: Bearer $TOKEN"
-pair "rest_auth 401 (no credentials)" 9101 9102 "X-None: 1"
+H=http://127.0.0.1
+# The baseline gets the same request (headers included), so the ratio is
+# what rest_auth adds, not what parsing a longer request costs.
+b_basic=(x -H "$AUTH" "$H:9101$P")
+b_token=(x -H "Authorization: Bearer $TOKEN" "$H:9101$P")
+b_bad=(x -H "Authorization: Bearer $BAD_TOKEN" "$H:9101$P")
+b_none=(x "$H:9101$P")
+b_wrong=(x -s bench/wrong-passwords.lua "$H:9101$P")
+b_tls=(load -url "https://localhost:9105$P" "${CERT[@]}")
+pair "rest_auth Basic (cached)" b_basic x -H "$AUTH" "$H:9102$P"
+pair "Caddy basic_auth (cached)" b_basic x -H "$AUTH" "$H:9103$P"
+pair "rest_auth Bearer RS256 (cached)" b_token x -H "Authorization: Bearer $TOKEN" "$H:9104$P"
+pair "rest_auth mTLS client_cert" b_tls load -url "https://localhost:9106$P" "${CERT[@]}"
+pair "rest_auth 401 (no credentials)" b_none x "$H:9102$P"
+pair "rest_auth invalid bearer token" b_bad x -H "Authorization: Bearer $BAD_TOKEN" "$H:9104$P"
+pair "rest_auth new wrong password each" b_wrong x -s bench/wrong-passwords.lua "$H:9102$P"

@@ -115,7 +115,7 @@ func (*Basic) WSO2Name() string { return "BasicAuthentication" }
 
 // Present reports whether the Authorization header uses the Basic scheme.
 func (*Basic) Present(r *http.Request) bool {
-	return hasScheme(r.Header.Get("Authorization"), "basic")
+	return hasScheme(authorization(r), "basic")
 }
 
 // Challenge returns the Basic challenge.
@@ -126,7 +126,7 @@ func (b *Basic) Challenge(error) string {
 // Authenticate checks the Basic credentials.
 func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 	var buf [maxBasicHeader]byte
-	u, pw, ok := decodeBasic(r.Header.Get("Authorization"), &buf)
+	u, pw, ok := decodeBasic(authorization(r), &buf)
 	if !ok {
 		return nil, deny("cred.malformed")
 	}

@@ -138,7 +138,7 @@ func (*Bearer) WSO2Name() string { return "OAuthAuthentication" }
 
 // Present reports whether the Authorization header uses the Bearer scheme.
 func (*Bearer) Present(r *http.Request) bool {
-	return hasScheme(r.Header.Get("Authorization"), "bearer")
+	return hasScheme(authorization(r), "bearer")
 }
 
 // Challenge returns the Bearer challenge, with error="invalid_token" when
@@ -153,7 +153,7 @@ func (b *Bearer) Challenge(err error) string {
 
 // Authenticate checks the token.
 func (b *Bearer) Authenticate(r *http.Request, s *Store) (*Principal, error) {
-	tok, ok := bearerToken(r.Header.Get("Authorization"))
+	tok, ok := bearerToken(authorization(r))
 	if !ok {
 		return nil, deny("cred.malformed")
 	}
@@ -194,6 +194,7 @@ func (b *Bearer) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 		}
 		tc, err := v.verify(tok)
 		if err != nil {
+			b.rememberRefusal(key, err, now)
 			return nil, err
 		}
 		if b.RolesFrom == "store" {
@@ -213,6 +214,21 @@ func (b *Bearer) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 		return nil, e.denial
 	}
 	return b.principal(e, s), nil
+}
+
+// negativeTTL is how long a refused JWT is answered from the cache: a
+// client (or attacker) repeating a bad token then costs a map look-up,
+// not a signature check. It is short, so a key that appears in the JWK set
+// later is not hidden for long.
+const negativeTTL = 5 * time.Second
+
+// rememberRefusal caches a JWT's refusal briefly. Errors that are not
+// about the token (no keys yet) are never cached.
+func (b *Bearer) rememberRefusal(key [32]byte, err error, now time.Time) {
+	var d *Denial
+	if errors.As(err, &d) && d.Status == http.StatusUnauthorized {
+		b.cache.put(key, &tokenEntry{denial: d, expires: now.Add(negativeTTL)})
+	}
 }
 
 // validatorFor picks the JWT validator for a token by its iss.

@@ -27,7 +27,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	stripIdentityHeaders(r.Header)
 	s := h.store.Load()
 
-	if len(r.Header.Values("Authorization")) > 1 {
+	if len(r.Header["Authorization"]) > 1 {
 		return h.refuse(w, r, "", nil, &Denial{Status: http.StatusBadRequest, Reason: "cred.multiple"}, nil)
 	}
 	path, err := permissions.Canonicalize(r.URL.EscapedPath())
@@ -159,10 +159,24 @@ func (h *Handler) setIdentity(r *http.Request, p *Principal) {
 		if !p.joined || p.boxed[3] != p.AuthMethod {
 			v = [4]any{p.User, roles, scopes, p.AuthMethod}
 		}
-		repl.Set("http.auth.user.id", v[0])
-		repl.Set("http.auth.user.roles", v[1])
-		repl.Set("http.auth.user.scopes", v[2])
-		repl.Set("http.auth.user.auth_method", v[3])
+		// one provider for the four placeholders, asked only when one is used
+		repl.Map(func(key string) (any, bool) {
+			rest, ok := strings.CutPrefix(key, "http.auth.user.")
+			if !ok {
+				return nil, false
+			}
+			switch rest {
+			case "id":
+				return v[0], true
+			case "roles":
+				return v[1], true
+			case "scopes":
+				return v[2], true
+			case "auth_method":
+				return v[3], true
+			}
+			return nil, false
+		})
 	}
 	if h.ForwardIdentity {
 		r.Header.Set(HeaderUser, p.User)
@@ -278,4 +292,13 @@ func writeError(w http.ResponseWriter, status int) {
 // errorField describes a failing guest module for a log line.
 func errorField(module string, v any) []zap.Field {
 	return []zap.Field{zap.String("module", module), zap.Any("error", v)}
+}
+
+// authorization is the Authorization field (its canonical key, so no
+// canonicalization per request).
+func authorization(r *http.Request) string {
+	if v := r.Header["Authorization"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
