@@ -125,8 +125,8 @@ func (b *Basic) Challenge(error) string {
 
 // Authenticate checks the Basic credentials.
 func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
-	var buf [maxBasicHeader]byte
-	u, pw, ok := decodeBasic(authorization(r), &buf)
+	var buf [512]byte
+	u, pw, ok := decodeBasic(authorization(r), buf[:])
 	if !ok {
 		return nil, deny("cred.malformed")
 	}
@@ -229,18 +229,21 @@ func hasScheme(v, scheme string) bool {
 // parseBasic reads "Basic <base64(user:password)>": one space, padded
 // standard base64, valid UTF-8, split at the first colon, neither part empty.
 func parseBasic(v string) (user, pass string, ok bool) {
-	var buf [maxBasicHeader]byte
-	u, p, ok := decodeBasic(v, &buf)
+	var buf [512]byte
+	u, p, ok := decodeBasic(v, buf[:])
 	return string(u), string(p), ok
 }
 
-// decodeBasic is parseBasic into a caller's buffer, so the common case
-// allocates nothing.
-func decodeBasic(v string, buf *[maxBasicHeader]byte) (user, pass []byte, ok bool) {
+// decodeBasic is parseBasic into a caller's buffer (a larger one is made
+// when it is too small), so the common case allocates nothing.
+func decodeBasic(v string, buf []byte) (user, pass []byte, ok bool) {
 	if len(v) > maxBasicHeader || len(v) < 7 || v[5] != ' ' {
 		return nil, nil, false
 	}
-	n, ok := decodeBase64(buf[:], v[6:])
+	if need := len(v[6:]) / 4 * 3; need > len(buf) {
+		buf = make([]byte, need)
+	}
+	n, ok := decodeBase64(buf, v[6:])
 	if !ok {
 		return nil, nil, false
 	}

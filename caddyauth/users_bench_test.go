@@ -1,0 +1,74 @@
+package caddyauth
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/restauth/caddy-restauth/permissions"
+)
+
+// BenchmarkLoad100kUsers loads a users.toml of 100,000 users (ten roles,
+// bcrypt hashes) into a store, as a reload does, and reports the time and
+// the memory the process holds afterwards (heap in use, resident set).
+//
+//	go test ./caddyauth -run '^$' -bench Load100kUsers -benchtime 3x
+func BenchmarkLoad100kUsers(b *testing.B) {
+	var sb strings.Builder
+	for r := 0; r < 10; r++ {
+		fmt.Fprintf(&sb, "[[roles]]\nname = \"role%d\"\npermissions = [\"/permission/admin/manage/r%d\"]\nscopes = [\"s%d\"]\n\n", r, r, r)
+	}
+	// one real cost-10 hash, repeated: loading parses hashes, it does not
+	// check them, and making 100,000 would take hours
+	const hash = "$2a$10$ZfPjv9Dc6areQN3W1oASBuh6GX92t5nEB5IHJ9UxRNIkjXj5IKoLy"
+	for u := 0; u < 100000; u++ {
+		fmt.Fprintf(&sb, "[[users]]\nusername = \"user%06d\"\npassword = %q\nroles = [\"role%d\", \"role%d\"]\n\n", u, hash, u%10, (u+3)%10)
+	}
+	path := filepath.Join(b.TempDir(), "users.toml")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	sb.Reset()
+	var s *Store
+	var took time.Duration
+	for i := 0; i < b.N; i++ {
+		s = nil
+		runtime.GC()
+		t0 := time.Now()
+		users, err := permissions.LoadUsers(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s, err = newStore(nil, users, permissions.Options{}); err != nil {
+			b.Fatal(err)
+		}
+		took = time.Since(t0)
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(took.Seconds(), "load-s")
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+	b.ReportMetric(rssMiB(), "rss-MiB")
+	runtime.KeepAlive(s)
+}
+
+// rssMiB reads the resident set size from /proc (0 elsewhere).
+func rssMiB() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
