@@ -49,7 +49,13 @@ func newTokenCache(max int) *tokenCache {
 	return &tokenCache{entries: make(map[[32]byte]*tokenEntry), max: max}
 }
 
-func tokenKey(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
+func tokenKey(tok string) [32]byte {
+	var buf [2048]byte // most tokens: hashed from the stack, no allocation
+	if len(tok) <= len(buf) {
+		return sha256.Sum256(buf[:copy(buf[:], tok)])
+	}
+	return sha256.Sum256([]byte(tok))
+}
 
 // get returns the live entry for a key.
 func (c *tokenCache) get(k [32]byte, now time.Time) *tokenEntry {
