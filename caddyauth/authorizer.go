@@ -3,6 +3,7 @@ package caddyauth
 import (
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/restauth/caddy-restauth/permissions"
 )
@@ -30,16 +31,19 @@ type Authorizer interface {
 
 // authorizersFor returns the configured authorizers that apply to a rule.
 func (h *Handler) authorizersFor(rule *permissions.Rule) []Authorizer {
-	if len(rule.Authorizers) == 0 {
-		return h.authorizers
+	return pick(h.authorizers, rule.Authorizers)
+}
+
+// pick returns the modules whose names are listed, in the modules' order;
+// an empty list means all of them.
+func pick[M interface{ Name() string }](all []M, names []string) []M {
+	if len(names) == 0 {
+		return all
 	}
-	var out []Authorizer
-	for _, a := range h.authorizers {
-		for _, n := range rule.Authorizers {
-			if a.Name() == n {
-				out = append(out, a)
-				break
-			}
+	var out []M
+	for _, m := range all {
+		if slices.Contains(names, m.Name()) {
+			out = append(out, m)
 		}
 	}
 	return out

@@ -254,26 +254,35 @@ func (c *ClientCert) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			default:
 				return d.Err("username: cn, or header [<field>]")
 			}
-		case "trusted_issuer_cn", "trusted_client":
-			opt := d.Val()
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
+		case "trusted_issuer_cn":
+			if err := cnArgs(d, &c.TrustedIssuerCN); err != nil {
+				return err
 			}
-			for _, a := range args {
-				cn, err := certcn.Unescape(a)
-				if err != nil {
-					return d.Errf("%s %q: %v", opt, a, err)
-				}
-				if opt == "trusted_client" {
-					c.TrustedClient = append(c.TrustedClient, cn)
-				} else {
-					c.TrustedIssuerCN = append(c.TrustedIssuerCN, cn)
-				}
+		case "trusted_client":
+			if err := cnArgs(d, &c.TrustedClient); err != nil {
+				return err
 			}
 		default:
 			return d.Errf("client_cert: unknown option %q", d.Val())
 		}
+	}
+	return nil
+}
+
+// cnArgs reads one or more CNs, written with RFC 4514 escapes or not, and
+// adds their raw values to dst.
+func cnArgs(d *caddyfile.Dispenser, dst *[]string) error {
+	opt := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	for _, a := range args {
+		cn, err := certcn.Unescape(a)
+		if err != nil {
+			return d.Errf("%s %q: %v", opt, a, err)
+		}
+		*dst = append(*dst, cn)
 	}
 	return nil
 }

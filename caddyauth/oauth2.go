@@ -264,9 +264,19 @@ func (t *TokenService) authenticateClient(r *http.Request) (*client, *oauthError
 	if known {
 		acct = c.acct
 	}
+	if oe := t.checkSecret(acct, known, secret, tkey, invalid); oe != nil {
+		return nil, oe
+	}
+	return c, nil
+}
+
+// checkSecret compares a secret with an account's hash (a stand-in's for
+// an unknown name, so both cost the same) in a bounded hashing slot, and
+// counts a failure against tkey. It returns fail when the secret is wrong.
+func (t *TokenService) checkSecret(acct *account, known bool, secret, tkey string, fail *oauthError) *oauthError {
 	release, ok := acquireHashSlot()
 	if !ok {
-		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "busy; try again")
+		return oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "busy; try again")
 	}
 	good, err := compare(acct, secret)
 	release()
@@ -274,9 +284,9 @@ func (t *TokenService) authenticateClient(r *http.Request) (*client, *oauthError
 		if t.throttle != nil {
 			t.throttle.fail(tkey)
 		}
-		return nil, invalid
+		return fail
 	}
-	return c, nil
+	return nil
 }
 
 // token runs a grant; the answer includes "sub" for the log line only.
@@ -363,17 +373,8 @@ func (t *TokenService) checkUser(r *http.Request, user, pass string) (*account, 
 	if !known {
 		acct = t.store.fake
 	}
-	release, ok := acquireHashSlot()
-	if !ok {
-		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "busy; try again")
-	}
-	good, err := compare(acct, pass)
-	release()
-	if err != nil || !good || !known {
-		if t.throttle != nil {
-			t.throttle.fail(tkey)
-		}
-		return nil, bad
+	if oe := t.checkSecret(acct, known, pass, tkey, bad); oe != nil {
+		return nil, oe
 	}
 	return acct, nil
 }

@@ -135,19 +135,7 @@ func (h *Handler) corsPreflight() bool { return h.CORSPreflight == nil || *h.COR
 // allowedOn returns the configured authenticators that the rule allows, in
 // the configured order.
 func (h *Handler) allowedOn(rule *permissions.Rule) []Authenticator {
-	if len(rule.Handlers) == 0 {
-		return h.authenticators
-	}
-	var out []Authenticator
-	for _, a := range h.authenticators {
-		for _, name := range rule.Handlers {
-			if a.Name() == name {
-				out = append(out, a)
-				break
-			}
-		}
-	}
-	return out
+	return pick(h.authenticators, rule.Handlers)
 }
 
 // setIdentity fills the placeholders and, with forward_identity, the

@@ -107,16 +107,8 @@ func (v *CertCNVerifier) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("cert_cn: unknown option %q", opt)
 		}
-		args := d.RemainingArgs()
-		if len(args) == 0 {
-			return d.ArgErr()
-		}
-		for _, a := range args {
-			cn, err := certcn.Unescape(a)
-			if err != nil {
-				return d.Errf("%s %q: %v", opt, a, err)
-			}
-			*dst = append(*dst, cn)
+		if err := cnArgs(d, dst); err != nil {
+			return err
 		}
 	}
 	return nil
