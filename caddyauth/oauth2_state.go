@@ -55,25 +55,31 @@ type refreshRecord struct {
 func loadIssuer(ctx caddy.Context, issuer, alg string, accessTTL, rotation time.Duration) (*oauthIssuer, string, error) {
 	key := fmt.Sprintf("%s|%s|%s|%s", issuer, alg, accessTTL, rotation)
 	v, _, err := oauthPool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		o := &oauthIssuer{
-			issuer: issuer, prefix: storagePrefix(issuer), alg: alg, accessTTL: accessTTL, rotation: rotation,
-			storage: ctx.Storage(), logger: ctx.Logger(),
-			revokedJTI: map[string]time.Time{}, revokedSID: map[string]time.Time{},
-			stop: make(chan struct{}), done: make(chan struct{}),
-		}
-		o.parser = jwt.NewParser(jwt.WithValidMethods([]string{alg}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
-			jwt.WithIssuer(issuer), jwt.WithLeeway(30*time.Second), jwt.WithStrictDecoding())
-		if err := o.syncKeys(); err != nil {
-			return nil, err
-		}
-		o.syncRevocations()
-		go o.loop()
-		return o, nil
+		return newOAuthIssuer(ctx.Storage(), ctx.Logger(), issuer, alg, accessTTL, rotation)
 	})
 	if err != nil {
 		return nil, "", err
 	}
 	return v.(*oauthIssuer), key, nil
+}
+
+// newOAuthIssuer reads (or makes) the issuer's keys and revocations in a
+// storage and starts its background loop.
+func newOAuthIssuer(st certmagic.Storage, logger *zap.Logger, issuer, alg string, accessTTL, rotation time.Duration) (*oauthIssuer, error) {
+	o := &oauthIssuer{
+		issuer: issuer, prefix: storagePrefix(issuer), alg: alg, accessTTL: accessTTL, rotation: rotation,
+		storage: st, logger: logger,
+		revokedJTI: map[string]time.Time{}, revokedSID: map[string]time.Time{},
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	o.parser = jwt.NewParser(jwt.WithValidMethods([]string{alg}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
+		jwt.WithIssuer(issuer), jwt.WithLeeway(30*time.Second), jwt.WithStrictDecoding())
+	if err := o.syncKeys(); err != nil {
+		return nil, err
+	}
+	o.syncRevocations()
+	go o.loop()
+	return o, nil
 }
 
 // Destruct stops the background loop.

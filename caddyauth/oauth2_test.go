@@ -1,6 +1,7 @@
 package caddyauth_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -9,9 +10,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/oauth2"
+
+	"github.com/restauth/caddy-restauth/caddyauth"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 func clientsTOML() string {
@@ -232,9 +238,19 @@ http://127.0.0.1:9080 {
 		t.Errorf("introspect a revoked token: %d %s", code, body)
 	}
 
-	// keys and revocations live in storage: a config reload keeps them
+	// keys and revocations live in storage: with the service gone from
+	// the config (its in-memory state released) and back, they are read
+	// again from storage, as after a restart
 	code, _, tr, _ = oauthPost(t, "token", form("grant_type", "client_credentials"), "svc", "svc-secret")
 	kept := tr.AccessToken
+	without := strings.Replace(cfgText, "oauth2_server {\n\t\tissuer http://127.0.0.1:9080\n\t\tusers "+users+"\n\t}", "", 1)
+	if without == cfgText {
+		t.Fatal("test setup: the oauth2_server block was not found")
+	}
+	caddytest.NewTester(t).InitServer(without, "caddyfile")
+	if caddyauth.BuiltinIssuerLive("http://127.0.0.1:9080") {
+		t.Fatal("the issuer's in-memory state outlived its config")
+	}
 	h = startWith()
 	h.expect("a token from before the reload", 200, true, h.status("GET", "/scoped", A, bearer(kept)))
 	h.expect("a revoked token after the reload", 401, false, h.status("GET", "/scoped", A, bearer(svcToken)))
@@ -248,4 +264,87 @@ http://127.0.0.1:9080 {
 	}
 	// other paths go to the next handler
 	h.expect("not an endpoint: rest_auth decides", 401, false, h.status("GET", "/oauth2/other"))
+}
+
+// TestTokenServiceWithOAuth2Client drives the endpoint with
+// golang.org/x/oauth2 as the client, then calls the API with its tokens;
+// and checks that bad requests get the RFC's errors and nothing issued.
+func TestTokenServiceWithOAuth2Client(t *testing.T) {
+	dir := t.TempDir()
+	users := writeFile(t, dir, "users.toml", usersTOML()+clientsTOML())
+	res := writeFile(t, dir, "deployment.toml", resourcesTOML)
+	up := newUpstream(t)
+	cfg := fmt.Sprintf(`{
+	skip_install_trust
+	admin localhost:2999
+	http_port 9080
+	grace_period 1ns
+}
+http://127.0.0.1:9080 {
+	oauth2_server {
+		issuer http://127.0.0.1:9080/x
+		users %[1]s
+	}
+	rest_auth {
+		users %[1]s
+		resources %[2]s
+		bearer
+	}
+	reverse_proxy %[3]s
+}
+`, users, res, up.addr())
+	caddytest.NewTester(t).InitServer(cfg, "caddyfile")
+	h := &harness{t: t, up: up}
+	ctx := context.Background()
+	endpoint := oauth2.Endpoint{TokenURL: "http://127.0.0.1:9080/oauth2/token"}
+
+	cc := clientcredentials.Config{ClientID: "svc", ClientSecret: "svc-secret", TokenURL: endpoint.TokenURL, Scopes: []string{"internal_user_mgt_list"}}
+	tok, err := cc.Token(ctx)
+	if err != nil {
+		t.Fatalf("client_credentials through x/oauth2: %v", err)
+	}
+	h.expect("x/oauth2 client_credentials token", 200, true, h.status("GET", "/scoped", "Authorization", "Bearer "+tok.AccessToken))
+
+	pc := oauth2.Config{ClientID: "app", ClientSecret: "app secret/+&", Endpoint: endpoint}
+	ptok, err := pc.PasswordCredentialsToken(ctx, "alice", "alice-pw")
+	if err != nil || ptok.RefreshToken == "" {
+		t.Fatalf("password grant through x/oauth2: %v %+v", err, ptok)
+	}
+	h.expect("x/oauth2 password token", 200, true, h.status("GET", "/scim2/Users", "Authorization", "Bearer "+ptok.AccessToken))
+	// an expired token makes x/oauth2 refresh (rotation) on its own
+	ptok.Expiry = time.Now().Add(-time.Minute)
+	fresh, err := pc.TokenSource(ctx, ptok).Token()
+	if err != nil || fresh.RefreshToken == ptok.RefreshToken || fresh.AccessToken == ptok.AccessToken {
+		t.Fatalf("refresh through x/oauth2: %v", err)
+	}
+	h.expect("refreshed token", 200, true, h.status("GET", "/scim2/Users", "Authorization", "Bearer "+fresh.AccessToken))
+
+	post := func(body, contentType string) (int, string) {
+		req, _ := http.NewRequest("POST", endpoint.TokenURL, strings.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		req.SetBasicAuth("svc", "svc-secret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, c := range []struct {
+		name, body, ct string
+		status         int
+		err            string
+	}{
+		{"missing grant_type", "scope=reports", "application/x-www-form-urlencoded", 400, "invalid_request"},
+		{"wrong content type", `{"grant_type":"client_credentials"}`, "application/json", 400, "invalid_request"},
+		{"huge body", "grant_type=client_credentials&scope=" + strings.Repeat("a", 100<<10), "application/x-www-form-urlencoded", 400, "invalid_request"},
+		{"parameter twice", "grant_type=client_credentials&grant_type=password", "application/x-www-form-urlencoded", 400, "invalid_request"},
+		{"password grant without a password", "grant_type=password&username=alice", "application/x-www-form-urlencoded", 400, "unauthorized_client"},
+	} {
+		code, body := post(c.body, c.ct)
+		if code != c.status || !strings.Contains(body, `"error":"`+c.err+`"`) || strings.Contains(body, "access_token") {
+			t.Errorf("%s: %d %s", c.name, code, body)
+		}
+	}
 }
