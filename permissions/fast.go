@@ -44,6 +44,9 @@ func toGlob(re *syntax.Regexp) glob {
 		case s.Op == syntax.OpEmptyMatch:
 		case s.Op == syntax.OpBeginText && i == 0:
 		case s.Op == syntax.OpLiteral && s.Flags&syntax.FoldCase == 0:
+			if strings.ContainsRune(string(s.Rune), 0) {
+				return nil // a literal NUL would read as the wildcard; RE2 runs it
+			}
 			for j := range variants {
 				variants[j] = appendLit(variants[j], string(s.Rune))
 			}
@@ -59,7 +62,8 @@ func toGlob(re *syntax.Regexp) glob {
 			for j := range variants {
 				variants[j] = appendStar(variants[j], min)
 			}
-		case s.Op == syntax.OpQuest && s.Sub[0].Op == syntax.OpLiteral && s.Sub[0].Flags&syntax.FoldCase == 0:
+		case s.Op == syntax.OpQuest && s.Sub[0].Op == syntax.OpLiteral && s.Sub[0].Flags&syntax.FoldCase == 0 &&
+			!strings.ContainsRune(string(s.Sub[0].Rune), 0):
 			if optional++; optional > maxOptional {
 				return nil
 			}
