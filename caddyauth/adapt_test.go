@@ -53,21 +53,7 @@ func TestAdapt(t *testing.T) {
 			t.Errorf("warning: %v", w)
 		}
 	}
-	var cfg struct {
-		Apps struct {
-			HTTP struct {
-				Servers map[string]struct {
-					Routes []struct {
-						Handle []json.RawMessage `json:"handle"`
-					} `json:"routes"`
-				} `json:"servers"`
-			} `json:"http"`
-		} `json:"apps"`
-	}
-	if err := json.Unmarshal(out, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	routes := cfg.Apps.HTTP.Servers["srv0"].Routes
+	routes := srv0Routes(t, out)
 	var order []string
 	var restAuth string
 	for _, r := range routes {
@@ -108,13 +94,21 @@ func adaptRestAuth(t *testing.T, body string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return string(srv0Routes(t, out)[0].Handle[0]), nil
+}
+
+type route struct {
+	Handle []json.RawMessage `json:"handle"`
+}
+
+// srv0Routes reads the routes of the first server of adapted JSON.
+func srv0Routes(t *testing.T, out []byte) []route {
+	t.Helper()
 	var cfg struct {
 		Apps struct {
 			HTTP struct {
 				Servers map[string]struct {
-					Routes []struct {
-						Handle []json.RawMessage `json:"handle"`
-					} `json:"routes"`
+					Routes []route `json:"routes"`
 				} `json:"servers"`
 			} `json:"http"`
 		} `json:"apps"`
@@ -122,7 +116,7 @@ func adaptRestAuth(t *testing.T, body string) (string, error) {
 	if err := json.Unmarshal(out, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	return string(cfg.Apps.HTTP.Servers["srv0"].Routes[0].Handle[0]), nil
+	return cfg.Apps.HTTP.Servers["srv0"].Routes
 }
 
 func TestAdaptBearer(t *testing.T) {

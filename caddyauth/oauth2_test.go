@@ -73,12 +73,14 @@ func oauthPost(t *testing.T, endpoint string, form url.Values, basicID, basicSec
 	return resp.StatusCode, resp.Header, tr, string(body)
 }
 
-func TestTokenService(t *testing.T) {
+// tokenServiceConfig is a Caddyfile with oauth2_server (for an issuer)
+// and rest_auth trusting it, in front of a new upstream.
+func tokenServiceConfig(t *testing.T, issuer string) (cfgText, users string, up *upstream) {
 	dir := t.TempDir()
-	users := writeFile(t, dir, "users.toml", usersTOML()+clientsTOML())
+	users = writeFile(t, dir, "users.toml", usersTOML()+clientsTOML())
 	res := writeFile(t, dir, "deployment.toml", resourcesTOML)
-	up := newUpstream(t)
-	cfgText := fmt.Sprintf(`{
+	up = newUpstream(t)
+	cfgText = fmt.Sprintf(`{
 	skip_install_trust
 	admin localhost:2999
 	http_port 9080
@@ -86,7 +88,7 @@ func TestTokenService(t *testing.T) {
 }
 http://127.0.0.1:9080 {
 	oauth2_server {
-		issuer http://127.0.0.1:9080
+		issuer %[4]s
 		users %[1]s
 	}
 	rest_auth {
@@ -99,7 +101,12 @@ http://127.0.0.1:9080 {
 	}
 	reverse_proxy %[3]s
 }
-`, users, res, up.addr())
+`, users, res, up.addr(), issuer)
+	return cfgText, users, up
+}
+
+func TestTokenService(t *testing.T) {
+	cfgText, users, up := tokenServiceConfig(t, "http://127.0.0.1:9080")
 	startWith := func() *harness {
 		tester := caddytest.NewTester(t)
 		tester.InitServer(cfgText, "caddyfile")
@@ -270,29 +277,7 @@ http://127.0.0.1:9080 {
 // golang.org/x/oauth2 as the client, then calls the API with its tokens;
 // and checks that bad requests get the RFC's errors and nothing issued.
 func TestTokenServiceWithOAuth2Client(t *testing.T) {
-	dir := t.TempDir()
-	users := writeFile(t, dir, "users.toml", usersTOML()+clientsTOML())
-	res := writeFile(t, dir, "deployment.toml", resourcesTOML)
-	up := newUpstream(t)
-	cfg := fmt.Sprintf(`{
-	skip_install_trust
-	admin localhost:2999
-	http_port 9080
-	grace_period 1ns
-}
-http://127.0.0.1:9080 {
-	oauth2_server {
-		issuer http://127.0.0.1:9080/x
-		users %[1]s
-	}
-	rest_auth {
-		users %[1]s
-		resources %[2]s
-		bearer
-	}
-	reverse_proxy %[3]s
-}
-`, users, res, up.addr())
+	cfg, _, up := tokenServiceConfig(t, "http://127.0.0.1:9080/x")
 	caddytest.NewTester(t).InitServer(cfg, "caddyfile")
 	h := &harness{t: t, up: up}
 	ctx := context.Background()
