@@ -78,14 +78,16 @@ body=$(curl -sk --cert example/mtls/alice-chain.pem --key example/mtls/alice.key
 # operating it (README: "Operating"): admin routes, CLI, metrics
 A=localhost:2019
 out=$(curl -s $A/rest-auth/)
-echo "$out" | grep -q '"name": "demo"' && ! echo "$out" | grep -q 'argon2id\|\$2a\$' || { echo "FAIL: GET /rest-auth/"; fail=1; }
+grep -q '"name": "demo"' <<<"$out" && ! grep -q 'argon2id\|\$2a\$' <<<"$out" || { echo "FAIL: GET /rest-auth/"; fail=1; }
 out=$(curl -s -X POST $A/rest-auth/check -d '{"handler":"demo","method":"GET","path":"/scim2/Users","user":"alice"}')
-echo "$out" | grep -q '"allowed": true' || { echo "FAIL: check alice: $out"; fail=1; }
+grep -q '"allowed": true' <<<"$out" || { echo "FAIL: check alice: $out"; fail=1; }
 out=$(curl -s -X POST $A/rest-auth/check -d '{"handler":"demo","method":"GET","path":"/scim2/Users","scopes":["internal_user_mgt_list"],"auth_method":"bearer"}')
-echo "$out" | grep -q '"allowed": true' || { echo "FAIL: check scopes: $out"; fail=1; }
+grep -q '"allowed": true' <<<"$out" || { echo "FAIL: check scopes: $out"; fail=1; }
 out=$(curl -s -X POST $A/rest-auth/reload -d '{"handler":"demo"}')
-echo "$out" | grep -q '"rules": 5' || { echo "FAIL: reload: $out"; fail=1; }
-curl -s $A/metrics | grep -q '^caddy_rest_auth_decisions_total{auth_method="basic",handler="demo",outcome="granted"' || { echo "FAIL: metrics"; fail=1; }
+grep -q '"rules": 5' <<<"$out" || { echo "FAIL: reload: $out"; fail=1; }
+# (read it whole first: grep -q stops early, and with pipefail curl's broken pipe would fail the line)
+metrics=$(curl -s $A/metrics)
+grep -q '^caddy_rest_auth_decisions_total{auth_method="basic",handler="demo",outcome="granted"' <<<"$metrics" || { echo "FAIL: metrics"; fail=1; }
 if ./caddy rest-auth check --config Caddyfile.example --handler demo --method GET --path /scim2/Users --user bob >/tmp/restauth-check.json 2>/dev/null; then
 	echo "FAIL: rest-auth check for bob passed"; fail=1
 fi
