@@ -410,7 +410,7 @@ func TestBearerRotation(t *testing.T) {
 			jwt {
 				jwks_url %s
 				algorithms RS256
-				kid_cooldown 500ms
+				kid_cooldown 3s
 			}
 		}
 `, jwks.srv.URL))
@@ -422,13 +422,19 @@ func TestBearerRotation(t *testing.T) {
 	if n := jwks.fetches.Load() - before; n != 1 {
 		t.Errorf("new kid: %d fetches, want 1", n)
 	}
+	// minted first, so that the 50 requests surely fall inside the cooldown
+	// even on a slow machine (or under the race detector)
+	var storm []string
 	for i := 0; i < 50; i++ {
-		h.expect("unknown kid", 401, false, h.status("GET", "/scim2/Users", A, bearer(mint(t, jwt.SigningMethodRS256, rsaEvil, fmt.Sprint("x", i), claims("admin")))))
+		storm = append(storm, mint(t, jwt.SigningMethodRS256, rsaEvil, fmt.Sprint("x", i), claims("admin")))
+	}
+	for _, tok := range storm {
+		h.expect("unknown kid", 401, false, h.status("GET", "/scim2/Users", A, bearer(tok)))
 	}
 	if n := jwks.fetches.Load() - before; n != 1 {
 		t.Errorf("50 unknown kids within the cooldown caused %d more fetches, want 0", n-1)
 	}
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(3200 * time.Millisecond)
 	h.expect("unknown kid after the cooldown", 401, false, h.status("GET", "/scim2/Users", A, bearer(mint(t, jwt.SigningMethodRS256, rsaEvil, "y", claims("admin")))))
 	if n := jwks.fetches.Load() - before; n != 2 {
 		t.Errorf("after the cooldown: %d fetches in all, want 2", n)
