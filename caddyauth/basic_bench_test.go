@@ -13,7 +13,7 @@ import (
 	"github.com/restauth/caddy-restauth/permissions"
 )
 
-func benchStore(b *testing.B) (*Store, string) {
+func benchStore(b testing.TB) (*Store, string) {
 	h, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.DefaultCost)
 	if err != nil {
 		b.Fatal(err)

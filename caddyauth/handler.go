@@ -72,9 +72,10 @@ type Handler struct {
 
 	authenticators  []Authenticator
 	authorizers     []Authorizer
-	authorizerNames []string // from the config, before loading (offline tools too)
-	authNames       []string // their names, in order
-	authJSON        []json.RawMessage
+	authorizerNames []string          // from the config, before loading (offline tools too)
+	authNames       []string          // their names, in order
+	authJSON        []json.RawMessage // the configs, kept for the admin listing
+	authorizerJSON  []json.RawMessage
 	stripFields     []string // request fields an authenticator reads that must not go upstream
 	reloadMu        *sync.Mutex
 	metrics         *handlerMetrics
@@ -150,7 +151,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	if len(h.AuthorizersRaw) > 0 {
-		h.authJSON = append(h.authJSON, h.AuthorizersRaw...)
+		h.authorizerJSON = append([]json.RawMessage(nil), h.AuthorizersRaw...)
 		mods, err := ctx.LoadModule(h, "AuthorizersRaw")
 		if err != nil {
 			return fmt.Errorf("loading authorizers: %w", err)

@@ -56,6 +56,7 @@ func (h *Handler) settings() json.RawMessage {
 	cp := *h
 	cp.Rules = nil
 	cp.AuthenticatorsRaw = h.authJSON
+	cp.AuthorizersRaw = h.authorizerJSON
 	raw, err := json.Marshal(&cp)
 	if err != nil {
 		return json.RawMessage(`{}`)

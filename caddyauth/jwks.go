@@ -45,8 +45,6 @@ type remoteKeys struct {
 	lastRefetch atomic.Int64 // when a token last caused a fetch
 	stop        chan struct{}
 	done        chan struct{}
-
-	fetches, failures atomic.Int64
 }
 
 // loadRemoteKeys returns the shared key set for a URL and settings,
@@ -122,10 +120,8 @@ func (rk *remoteKeys) refetch() bool {
 func (rk *remoteKeys) fetch() (time.Duration, error) {
 	rk.fetchMu.Lock()
 	defer rk.fetchMu.Unlock()
-	rk.fetches.Add(1)
 	ttl, err := rk.get()
 	if err != nil {
-		rk.failures.Add(1)
 		metrics.jwks.WithLabelValues("error").Inc()
 		rk.logger.Warn("JWKS fetch failed; keeping the last good key set",
 			zap.String("jwks_url", rk.url), zap.Error(err))

@@ -78,8 +78,6 @@ func TestStockProviders(t *testing.T) {
 		}
 	}
 	h.expect("rest_auth: good Basic", 200, true, h.status("GET", "/x", A, basic("alice", "alice-pw")))
-	resp, _ := http.Get("http://127.0.0.1:9081/x")
-	resp.Body.Close()
 	req, _ := http.NewRequest("GET", "http://127.0.0.1:9081/x", nil)
 	req.Header.Set(A, basic("alice", "alice-pw"))
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {

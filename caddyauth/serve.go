@@ -125,7 +125,10 @@ func (h *Handler) authenticate(a Authenticator, r *http.Request, s *Store) (p *P
 		return nil, deny("auth.no_principal")
 	}
 	if p != nil && p.AuthMethod == "" {
-		p.AuthMethod = a.Name()
+		// principals may be shared between requests: never change one
+		cp := *p
+		cp.AuthMethod = a.Name()
+		p = &cp
 	}
 	return p, err
 }
@@ -144,7 +147,7 @@ func (h *Handler) setIdentity(r *http.Request, p *Principal) {
 	roles, scopes := p.texts()
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		v := p.boxed
-		if !p.joined || p.boxed[3] != p.AuthMethod {
+		if !p.joined {
 			v = [4]any{p.User, roles, scopes, p.AuthMethod}
 		}
 		// one provider for the four placeholders, asked only when one is used

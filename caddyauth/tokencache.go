@@ -95,10 +95,3 @@ func (c *tokenCache) put(k [32]byte, e *tokenEntry) {
 	}
 	c.entries[k] = e
 }
-
-// len reports the number of entries.
-func (c *tokenCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
-}
