@@ -70,3 +70,38 @@ func TestMatchEqualsNaive(t *testing.T) {
 		t.Logf("%s: %d decisions compared", f, n)
 	}
 }
+
+// TestMatchEqualsNaiveGrowth checks the index where its buckets are shared
+// by many rules: the 10,000 rules of BenchmarkGrowth, 32 copies of the
+// corpus each under its own first segment, on paths made from a sample of
+// them (every rule's would take minutes on the naive scan).
+func TestMatchEqualsNaiveGrowth(t *testing.T) {
+	res, err := ParseResources("growth.toml", growthTOML(t, 10000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPolicy(res.Rules, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := corpusPaths(p, 2)
+	rng := rand.New(rand.NewSource(3))
+	n, hits := 0, 0
+	for k := 0; k < 300; k++ {
+		path := paths[rng.Intn(len(paths))]
+		for _, m := range []string{"GET", "DELETE"} {
+			got, want := p.Match(m, path), p.MatchNaive(m, path)
+			if got != want {
+				t.Errorf("%s %s: Match=%d, MatchNaive=%d", m, path, got, want)
+			}
+			if got >= 0 {
+				hits++
+			}
+			n++
+		}
+	}
+	if hits < n/4 {
+		t.Fatalf("only %d of %d decisions found a rule: the sample does not exercise the index", hits, n)
+	}
+	t.Logf("%d decisions compared, %d found a rule", n, hits)
+}

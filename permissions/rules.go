@@ -3,6 +3,7 @@ package permissions
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,9 +92,10 @@ type Policy struct {
 	// and one of its first prefixKey bytes
 	always []uint64              // rules to try for every path
 	exact  map[string][]int32    // "/seg" -> rules filed under that whole segment
-	segs   map[string][]segEntry // "/se" -> rules filed under a segment prefix starting so
-	short  map[string][]segEntry // the same for prefixes shorter than prefixKey
+	segs   map[string][]segGroup // "/se" -> rules filed under a segment prefix starting so
+	short  map[string][]segGroup // the same for prefixes shorter than prefixKey
 	scan   []scanRule            // literals without '/': checked with strings.Contains
+	sigs   []uint64              // per rule: segmentBits of the segments its literal requires
 	pool   sync.Pool             // *[]uint64 scratch bitsets
 
 	decided decisionCache // recent answers, by lower-cased path and method
@@ -114,10 +116,11 @@ type decided [len(knownMethods)]atomic.Int32
 
 const decisionCacheSize = 8192
 
-// A segEntry files a rule under a prefix of a path segment.
-type segEntry struct {
-	rule int32
-	seg  string // the prefix
+// A segGroup files rules under a prefix of a path segment: the rules whose
+// literal ends in the same partial segment share one prefix test.
+type segGroup struct {
+	seg   string // the prefix
+	rules []int32
 }
 
 type scanRule struct {
@@ -140,8 +143,8 @@ func NewPolicy(rules []Rule, roles []Role, opts Options) (*Policy, error) {
 		Options: opts,
 		roles:   make(map[string]int, len(roles)),
 		exact:   map[string][]int32{},
-		segs:    map[string][]segEntry{},
-		short:   map[string][]segEntry{},
+		segs:    map[string][]segGroup{},
+		short:   map[string][]segGroup{},
 	}
 	for i, r := range roles {
 		if r.Name == "" {
@@ -230,7 +233,14 @@ func (p *Policy) index() {
 			lit = lit[k+1:]
 		}
 	}
+	p.sigs = make([]uint64, len(p.rules))
 	for i, k := range all {
+		for _, seg := range k.whole {
+			p.sigs[i] |= wholeBit(seg)
+		}
+		if len(k.partial) >= prefixKey {
+			p.sigs[i] |= prefixBit(k.partial)
+		}
 		best, bestN, whole := "", 1<<30, false
 		for _, seg := range k.whole {
 			if n := freq["w"+seg]; n < bestN {
@@ -248,18 +258,50 @@ func (p *Policy) index() {
 		case best != "" && whole:
 			p.exact[best] = append(p.exact[best], int32(i))
 		case best != "":
-			e := segEntry{rule: int32(i), seg: best}
+			m, key := p.short, best
 			if len(best) >= prefixKey {
-				p.segs[best[:prefixKey]] = append(p.segs[best[:prefixKey]], e)
-			} else {
-				p.short[best] = append(p.short[best], e)
+				m, key = p.segs, best[:prefixKey]
 			}
+			groups := m[key]
+			g := slices.IndexFunc(groups, func(g segGroup) bool { return g.seg == best })
+			if g < 0 {
+				g = len(groups)
+				groups = append(groups, segGroup{seg: best})
+			}
+			groups[g].rules = append(groups[g].rules, int32(i))
+			m[key] = groups
 		case k.scan != "":
 			p.scan = append(p.scan, scanRule{int32(i), k.scan})
 		default:
 			p.always[i/64] |= 1 << (i % 64)
 		}
 	}
+}
+
+// segmentBits is a 64-bit signature of a set of path segments: one bit for
+// each whole segment and one for each segment's first prefixKey bytes. A
+// rule whose signature has a bit the path's lacks requires a segment the
+// path does not have, so it is skipped without running its pattern (index
+// buckets shared by many rules, such as every copy of an API under its own
+// first segment, are mostly skipped so).
+func segmentBits(seg string) uint64 {
+	b := wholeBit(seg)
+	if len(seg) >= prefixKey {
+		b |= prefixBit(seg)
+	}
+	return b
+}
+
+func wholeBit(seg string) uint64 { return 1 << (fnv(seg, 0x811c9dc5) & 63) }
+
+func prefixBit(seg string) uint64 { return 1 << (fnv(seg[:prefixKey], 0x01000193) & 63) }
+
+// fnv is 32-bit FNV-1a from the given basis.
+func fnv(s string, h uint32) uint32 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 0x01000193
+	}
+	return h
 }
 
 // Len returns the number of rules.
@@ -310,10 +352,11 @@ func (p *Policy) match(method, lower string) int {
 			set[s.rule/64] |= 1 << (s.rule % 64)
 		}
 	}
-	for i := 0; i < len(lower); i++ {
-		if lower[i] != '/' {
-			continue
-		}
+	// the path's segments, and their signature
+	var buf [16]string
+	segs := buf[:0]
+	var sig uint64
+	for i := 0; i < len(lower); {
 		end := strings.IndexByte(lower[i+1:], '/')
 		if end < 0 {
 			end = len(lower)
@@ -321,21 +364,28 @@ func (p *Policy) match(method, lower string) int {
 			end += i + 1
 		}
 		seg := lower[i:end]
+		segs = append(segs, seg)
+		sig |= segmentBits(seg)
+		i = end
+	}
+	for _, seg := range segs {
 		for _, r := range p.exact[seg] {
-			set[r/64] |= 1 << (r % 64)
+			if p.sigs[r]&^sig == 0 {
+				set[r/64] |= 1 << (r % 64)
+			}
 		}
 		if len(seg) >= prefixKey && len(p.segs) > 0 {
-			for _, e := range p.segs[seg[:prefixKey]] {
-				if strings.HasPrefix(seg, e.seg) {
-					set[e.rule/64] |= 1 << (e.rule % 64)
+			for _, g := range p.segs[seg[:prefixKey]] {
+				if strings.HasPrefix(seg, g.seg) {
+					p.add(set, g.rules, sig)
 				}
 			}
 		}
 		if len(p.short) > 0 {
 			for n := 1; n < prefixKey && n <= len(seg); n++ {
-				for _, e := range p.short[seg[:n]] {
-					if strings.HasPrefix(seg, e.seg) {
-						set[e.rule/64] |= 1 << (e.rule % 64)
+				for _, g := range p.short[seg[:n]] {
+					if strings.HasPrefix(seg, g.seg) {
+						p.add(set, g.rules, sig)
 					}
 				}
 			}
@@ -359,6 +409,15 @@ func (p *Policy) match(method, lower string) int {
 	}
 	p.pool.Put(bp)
 	return found
+}
+
+// add puts the rules whose required segments the path may have into set.
+func (p *Policy) add(set []uint64, rules []int32, sig uint64) {
+	for _, r := range rules {
+		if p.sigs[r]&^sig == 0 {
+			set[r/64] |= 1 << (r % 64)
+		}
+	}
 }
 
 // MatchNaive is Match done the slow, obvious way: every rule's regular
