@@ -142,7 +142,7 @@ func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 	}
 	var key [32]byte
 	if known {
-		key = credKey(acct.name, acct.hash, pw)
+		key = credKey(&acct.ckey, pw)
 		if s.cache.has(key) {
 			metrics.basicHit.Inc()
 			return acct.basic, nil

@@ -1,8 +1,6 @@
 package caddyauth
 
 import (
-	"bytes"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -12,9 +10,9 @@ import (
 // credCache remembers verified Basic credentials so that a client sending
 // the same good credentials does not pay for a password hash each time.
 //
-// It never holds a password: an entry's key is an HMAC, under a random
+// It never holds a password: an entry's key is a hash, under a random
 // per-process key, of the length-prefixed user name, stored hash and
-// password. The stored hash in the key makes a changed password miss at
+// password (see accountKey and credKey). The stored hash in the key makes a changed password miss at
 // once; a removed user fails before the cache is asked. Only successes are
 // kept, and the cache is bounded.
 type credCache struct {
@@ -41,41 +39,44 @@ func newCredCache(max int) *credCache {
 	return &credCache{m: make(map[[32]byte]struct{}), max: max}
 }
 
-// credKey is SHA-256 over the secret per-process key and the
-// length-prefixed user name, stored hash and password. The cache key only
-// has to be unguessable and collision-free (its values never leave the
-// process), which a keyed SHA-256 of an unambiguous encoding is; it is
-// built in one stack buffer so that a cached request allocates nothing.
-func credKey(user string, hash, password []byte) [32]byte {
-	var buf [32 + 3*4 + 256 + 128 + maxPassword]byte
-	n := copy(buf[:], cacheKey)
-	for _, part := range [][]byte{[]byte(user), hash, password} {
-		if len(part) > 256+128+maxPassword-4 {
-			part = part[:0] // never happens: parsers bound every part
-		}
-		binary.BigEndian.PutUint32(buf[n:], uint32(len(part)))
-		n += 4
-		if n+len(part) > len(buf) {
-			// an over-long combination: hash it in parts instead
-			return credKeyLong(user, hash, password)
-		}
-		n += copy(buf[n:], part)
-	}
-	return sha256.Sum256(buf[:n])
-}
-
-func credKeyLong(user string, hash, password []byte) [32]byte {
-	mac := hmac.New(sha256.New, cacheKey)
+// accountKey is the secret half of an account's cache keys: SHA-256 over
+// the per-process key and the length-prefixed user name and stored hash.
+// It is made once per account when a store is built.
+func accountKey(user string, hash []byte) [32]byte {
+	h := sha256.New()
+	h.Write(cacheKey)
 	var n [4]byte
-	// copies, so that the callers' (stack) buffers need not escape
-	for _, part := range [][]byte{[]byte(user), bytes.Clone(hash), bytes.Clone(password)} {
+	for _, part := range [][]byte{[]byte(user), hash} {
 		binary.BigEndian.PutUint32(n[:], uint32(len(part)))
-		mac.Write(n[:])
-		mac.Write(part)
+		h.Write(n[:])
+		h.Write(part)
 	}
 	var k [32]byte
-	mac.Sum(k[:0])
+	h.Sum(k[:0])
 	return k
+}
+
+// credKey is SHA-256 over an account key and the length-prefixed password.
+// The cache key only has to be unguessable and collision-free (its values
+// never leave the process), which a hash of a secret fixed-length prefix
+// and an unambiguous encoding is. A usual password fits one stack buffer
+// of one or two SHA-256 blocks, so a cached request allocates nothing.
+func credKey(account *[32]byte, password []byte) [32]byte {
+	var buf [32 + 4 + 92]byte
+	if len(password) > len(buf)-36 {
+		h := sha256.New()
+		h.Write(account[:])
+		binary.BigEndian.PutUint32(buf[:4], uint32(len(password)))
+		h.Write(buf[:4])
+		h.Write(password)
+		var k [32]byte
+		h.Sum(k[:0])
+		return k
+	}
+	copy(buf[:], account[:])
+	binary.BigEndian.PutUint32(buf[32:], uint32(len(password)))
+	n := 36 + copy(buf[36:], password)
+	return sha256.Sum256(buf[:n])
 }
 
 func (c *credCache) has(k [32]byte) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/restauth/caddy-restauth/permissions"
@@ -33,14 +34,37 @@ type Principal struct {
 
 	rolesText, scopesText string // joined once, for placeholders and headers
 	joined                bool
-	boxed                 [4]any // user, roles, scopes, method, ready for the replacer
+	provide               caddy.ReplacerFunc // the placeholders, for a shared principal
 }
 
 // newPrincipal finishes a principal that will be shared between requests.
 func newPrincipal(p *Principal) *Principal {
 	p.rolesText, p.scopesText, p.joined = strings.Join(p.Roles, ","), strings.Join(p.Scopes, " "), true
-	p.boxed = [4]any{p.User, p.rolesText, p.scopesText, p.AuthMethod}
+	p.provide = placeholders([4]any{p.User, p.rolesText, p.scopesText, p.AuthMethod})
 	return p
+}
+
+// placeholders answers the http.auth.user.* placeholders from v (user,
+// roles, scopes, method). The rest_auth handler adds it to a request's
+// replacer: one provider for the four, asked only when one is used.
+func placeholders(v [4]any) caddy.ReplacerFunc {
+	return func(key string) (any, bool) {
+		rest, ok := strings.CutPrefix(key, "http.auth.user.")
+		if !ok {
+			return nil, false
+		}
+		switch rest {
+		case "id":
+			return v[0], true
+		case "roles":
+			return v[1], true
+		case "scopes":
+			return v[2], true
+		case "auth_method":
+			return v[3], true
+		}
+		return nil, false
+	}
 }
 
 // texts returns the joined roles and scopes.

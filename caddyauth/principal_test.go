@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 // nextFunc is a next handler for ServeHTTP in tests.
@@ -23,24 +25,41 @@ func (sharedAuth) Challenge(error) string                                   { re
 func (a sharedAuth) Authenticate(*http.Request, *Store) (*Principal, error) { return a.p, nil }
 
 // TestPrincipalFrom: a handler after rest_auth finds the principal with
-// PrincipalFrom; the handler fills a missing AuthMethod on a copy, never on
-// a principal that its authenticator may share between requests.
+// PrincipalFrom and the placeholders; the handler fills a missing
+// AuthMethod on a copy, never on a principal that its authenticator may
+// share between requests, and the copy's placeholders name the method too
+// (a principal finished by newPrincipal carries a ready provider).
 func TestPrincipalFrom(t *testing.T) {
-	shared := &Principal{User: "alice", Roles: []string{"r"}}
-	h, _ := benchHandler(t, sharedAuth{shared})
-	var got *Principal
-	next := nextFunc(func(_ http.ResponseWriter, r *http.Request) error {
-		got, _ = PrincipalFrom(r.Context())
-		return nil
-	})
-	if err := h.ServeHTTP(&discardWriter{h: http.Header{}}, benchRequest("/api/identity/user/v1.0/me", ""), next); err != nil {
-		t.Fatal(err)
-	}
-	if got == nil || got.User != "alice" || got.AuthMethod != "shared" {
-		t.Fatalf("PrincipalFrom: %+v", got)
-	}
-	if shared.AuthMethod != "" {
-		t.Errorf("the authenticator's shared principal was changed: %+v", shared)
+	for _, c := range []struct {
+		name   string
+		shared *Principal
+	}{
+		{"plain", &Principal{User: "alice", Roles: []string{"r"}}},
+		{"newPrincipal", newPrincipal(&Principal{User: "alice", Roles: []string{"r"}})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h, _ := benchHandler(t, sharedAuth{c.shared})
+			var got *Principal
+			var placeholders string
+			next := nextFunc(func(_ http.ResponseWriter, r *http.Request) error {
+				got, _ = PrincipalFrom(r.Context())
+				repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+				placeholders = repl.ReplaceAll("{http.auth.user.id}|{http.auth.user.roles}|{http.auth.user.auth_method}", "?")
+				return nil
+			})
+			if err := h.ServeHTTP(&discardWriter{h: http.Header{}}, benchRequest("/api/identity/user/v1.0/me", ""), next); err != nil {
+				t.Fatal(err)
+			}
+			if got == nil || got.User != "alice" || got.AuthMethod != "shared" {
+				t.Fatalf("PrincipalFrom: %+v", got)
+			}
+			if placeholders != "alice|r|shared" {
+				t.Errorf("placeholders: %q", placeholders)
+			}
+			if c.shared.AuthMethod != "" {
+				t.Errorf("the authenticator's shared principal was changed: %+v", c.shared)
+			}
+		})
 	}
 	if p, ok := PrincipalFrom(benchRequest("/", "").Context()); ok || p != nil {
 		t.Errorf("a request rest_auth did not grant has a principal: %+v", p)

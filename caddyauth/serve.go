@@ -128,6 +128,7 @@ func (h *Handler) authenticate(a Authenticator, r *http.Request, s *Store) (p *P
 		// principals may be shared between requests: never change one
 		cp := *p
 		cp.AuthMethod = a.Name()
+		cp.provide = nil // it would answer the old method
 		p = &cp
 	}
 	return p, err
@@ -146,28 +147,12 @@ func (h *Handler) allowedOn(rule *permissions.Rule) []Authenticator {
 func (h *Handler) setIdentity(r *http.Request, p *Principal) {
 	roles, scopes := p.texts()
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		v := p.boxed
-		if !p.joined {
-			v = [4]any{p.User, roles, scopes, p.AuthMethod}
+		// a shared principal made its provider once; a new one makes it now
+		provide := p.provide
+		if provide == nil {
+			provide = placeholders([4]any{p.User, roles, scopes, p.AuthMethod})
 		}
-		// one provider for the four placeholders, asked only when one is used
-		repl.Map(func(key string) (any, bool) {
-			rest, ok := strings.CutPrefix(key, "http.auth.user.")
-			if !ok {
-				return nil, false
-			}
-			switch rest {
-			case "id":
-				return v[0], true
-			case "roles":
-				return v[1], true
-			case "scopes":
-				return v[2], true
-			case "auth_method":
-				return v[3], true
-			}
-			return nil, false
-		})
+		repl.Map(provide)
 	}
 	if h.ForwardIdentity {
 		r.Header.Set(HeaderUser, p.User)

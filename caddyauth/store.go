@@ -33,6 +33,7 @@ type account struct {
 	roles  []string
 	set    permissions.RoleSet
 	basic  *Principal // what a good Basic credential yields, built once
+	ckey   [32]byte   // the secret half of its cache keys (accountKey)
 }
 
 // newStore compiles a snapshot.
@@ -56,7 +57,8 @@ func newStore(rules []permissions.Rule, users *permissions.Users, opts permissio
 		if count[params] > count[dominant] {
 			dominant = params
 		}
-		a := &account{name: u.Name, hash: []byte(u.Hash), params: params, roles: u.Roles, set: pol.Roles(u.Roles)}
+		a := &account{name: u.Name, hash: []byte(u.Hash), params: params, roles: u.Roles, set: pol.Roles(u.Roles),
+			ckey: accountKey(u.Name, []byte(u.Hash))}
 		a.basic = newPrincipal(&Principal{User: u.Name, AuthMethod: "basic", Roles: u.Roles, roles: a.set, known: true})
 		s.users[u.Name] = a
 	}
