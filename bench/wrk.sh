@@ -81,10 +81,16 @@ $ra
 		client_cert
 	}"; } >"$out/c9106"
 
+# 9100 is a second copy of the baseline: the A/A pair shows what the method
+# itself scatters
+cp "$out/c9101" "$out/c9100"
+sed -i 's/:9101/:9100/' "$out/c9100"
 pids=()
-for port in 9101 9102 9103 9104 9105 9106; do
+declare -A pid
+for port in 9100 9101 9102 9103 9104 9105 9106; do
 	taskset -c 0 ./caddy run --config "$out/c$port" --adapter caddyfile >"$out/caddy$port.log" 2>&1 &
 	pids+=($!)
+	pid[$port]=$!
 done
 trap 'kill ${pids[*]} 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -s -o /dev/null localhost:9106$P -k && break; sleep 0.2; done
@@ -113,21 +119,39 @@ run() { # name, output, tool args...
 		taskset -c 1 wrk -t1 -c"$CONN" -d"$DUR" --latency "$@" >"$f"
 	fi
 }
-printf "%-36s %10s %10s %6s   %-17s %-17s\n" scenario baseline candidate ratio "p50 base/cand" "p99 base/cand"
-pair() { # name, baseline args (an array's name), candidate args...
-	local name=$1
-	local -n base=$2
-	shift 2
+ticks() { # CPU time (user+system, in clock ticks) a process has used so far
+	awk '{print $14 + $15}' "/proc/$1/stat"
+}
+hz=$(getconf CLK_TCK)
+printf "%-36s %9s %9s %6s   %-17s %-17s %-13s %6s\n" scenario baseline candidate ratio \
+	"p50 base/cand" "p99 base/cand" "CPU us/req" "ratio"
+pair() { # name, baseline port, baseline args (an array's name), candidate port, candidate args...
+	local name=$1 bport=$2
+	local -n base=$3
+	local cport=$4
+	shift 4
+	local bt0 ct0 bt1 ct1
+	bt0=$(ticks "${pid[$bport]}")
+	ct0=$(ticks "${pid[$cport]}")
 	run "$name" "$out/base" "${base[@]}" &
 	local wp=$!
 	run "$name" "$out/cand" "$@"
 	wait $wp
-	local b c
+	bt1=$(ticks "${pid[$bport]}")
+	ct1=$(ticks "${pid[$cport]}")
+	local b c bn cn bus cus
 	b=$(awk '/Requests\/sec/ {print $2}' "$out/base")
 	c=$(awk '/Requests\/sec/ {print $2}' "$out/cand")
-	printf "%-36s %10.0f %10.0f %6.2f   %-17s %-17s\n" "$name" "$b" "$c" "$(echo "$c / $b" | bc -l)" \
+	bn=$(awk '/requests in/ {print $1}' "$out/base")
+	cn=$(awk '/requests in/ {print $1}' "$out/cand")
+	# CPU per request: what each process spent, whatever share of core 0 the
+	# kernel gave it; base/cand is the throughput ratio at equal CPU
+	bus=$(echo "($bt1 - $bt0) * 1000000 / $hz / $bn" | bc -l)
+	cus=$(echo "($ct1 - $ct0) * 1000000 / $hz / $cn" | bc -l)
+	printf "%-36s %9.0f %9.0f %6.2f   %-17s %-17s %5.1f/%-7.1f %6.2f\n" "$name" "$b" "$c" "$(echo "$c / $b" | bc -l)" \
 		"$(awk '/ 50%/ {print $2}' "$out/base")/$(awk '/ 50%/ {print $2}' "$out/cand")" \
-		"$(awk '/ 99%/ {print $2}' "$out/base")/$(awk '/ 99%/ {print $2}' "$out/cand")"
+		"$(awk '/ 99%/ {print $2}' "$out/base")/$(awk '/ 99%/ {print $2}' "$out/cand")" \
+		"$bus" "$cus" "$(echo "$bus / $cus" | bc -l)"
 }
 H=http://127.0.0.1
 # The baseline gets the same request (headers included), so the ratio is
@@ -138,10 +162,11 @@ b_bad=(x -H "Authorization: Bearer $BAD_TOKEN" "$H:9101$P")
 b_none=(x "$H:9101$P")
 b_wrong=(x -s bench/wrong-passwords.lua "$H:9101$P")
 b_tls=(load -url "https://localhost:9105$P" "${CERT[@]}")
-pair "rest_auth Basic (cached)" b_basic x -H "$AUTH" "$H:9102$P"
-pair "Caddy basic_auth (cached)" b_basic x -H "$AUTH" "$H:9103$P"
-pair "rest_auth Bearer RS256 (cached)" b_token x -H "Authorization: Bearer $TOKEN" "$H:9104$P"
-pair "rest_auth mTLS client_cert" b_tls load -url "https://localhost:9106$P" "${CERT[@]}"
-pair "rest_auth 401 (no credentials)" b_none x "$H:9102$P"
-pair "rest_auth invalid bearer token" b_bad x -H "Authorization: Bearer $BAD_TOKEN" "$H:9104$P"
-pair "rest_auth new wrong password each" b_wrong x -s bench/wrong-passwords.lua "$H:9102$P"
+pair "A/A: baseline against a copy" 9101 b_basic 9100 x -H "$AUTH" "$H:9100$P"
+pair "rest_auth Basic (cached)" 9101 b_basic 9102 x -H "$AUTH" "$H:9102$P"
+pair "Caddy basic_auth (cached)" 9101 b_basic 9103 x -H "$AUTH" "$H:9103$P"
+pair "rest_auth Bearer RS256 (cached)" 9101 b_token 9104 x -H "Authorization: Bearer $TOKEN" "$H:9104$P"
+pair "rest_auth mTLS client_cert" 9105 b_tls 9106 load -url "https://localhost:9106$P" "${CERT[@]}"
+pair "rest_auth 401 (no credentials)" 9101 b_none 9102 x "$H:9102$P"
+pair "rest_auth invalid bearer token" 9101 b_bad 9104 x -H "Authorization: Bearer $BAD_TOKEN" "$H:9104$P"
+pair "rest_auth new wrong password each" 9101 b_wrong 9102 x -s bench/wrong-passwords.lua "$H:9102$P"
