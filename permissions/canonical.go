@@ -43,11 +43,15 @@ func Canonicalize(escaped string) (string, error) {
 	if escaped[0] != '/' {
 		return "", ErrNotAbsolute
 	}
-	// First pass: validate every byte as it decodes, and learn whether the
-	// path needs rewriting at all.
-	rewrite := false
+	// One pass validates every byte as it decodes, finds dot segments as
+	// sent, and learns whether the path needs rewriting at all.
+	rewrite, high, dots := false, false, false
+	seg := 0 // where the current segment starts
 	for i := 0; i < len(escaped); i++ {
 		c := escaped[i]
+		if plainPathByte[c] {
+			continue
+		}
 		switch c {
 		case '%':
 			if i+2 >= len(escaped) || !isHex(escaped[i+1]) || !isHex(escaped[i+2]) {
@@ -66,6 +70,10 @@ func Canonicalize(escaped string) (string, error) {
 			if i > 0 && escaped[i-1] == '/' {
 				rewrite = true
 			}
+			// reported after the bytes, as a byte error comes first
+			dots = dots || isDots(escaped[seg:i])
+			seg = i + 1
+			continue
 		}
 		switch {
 		case c == '\\':
@@ -74,25 +82,33 @@ func Canonicalize(escaped string) (string, error) {
 			return "", ErrSemicolon
 		case c < 0x20 || c == 0x7f:
 			return "", ErrControl
+		case c >= 0x80:
+			high = true
 		}
 	}
-	out := escaped
-	if rewrite {
-		var b strings.Builder
-		b.Grow(len(escaped))
-		for i := 0; i < len(escaped); i++ {
-			c := escaped[i]
-			if c == '%' {
-				c = unhex(escaped[i+1])<<4 | unhex(escaped[i+2])
-				i += 2
-			} else if c == '/' && i > 0 && escaped[i-1] == '/' {
-				continue
-			}
-			b.WriteByte(c)
-		}
-		out = b.String()
+	if dots || seg < len(escaped) && isDots(escaped[seg:]) {
+		return "", ErrDotSegment
 	}
-	// Dot segments, judged on the decoded form (so %2e counts as '.').
+	if !rewrite {
+		if high && !utf8.ValidString(escaped) {
+			return "", ErrInvalidUTF8
+		}
+		return escaped, nil
+	}
+	var b strings.Builder
+	b.Grow(len(escaped))
+	for i := 0; i < len(escaped); i++ {
+		c := escaped[i]
+		if c == '%' {
+			c = unhex(escaped[i+1])<<4 | unhex(escaped[i+2])
+			i += 2
+		} else if c == '/' && i > 0 && escaped[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(c)
+	}
+	out := b.String()
+	// dot segments again, judged on the decoded form (so %2e counts as '.')
 	for start := 1; start <= len(out); {
 		end := strings.IndexByte(out[start:], '/')
 		if end < 0 {
@@ -100,16 +116,28 @@ func Canonicalize(escaped string) (string, error) {
 		} else {
 			end += start
 		}
-		if seg := out[start:end]; seg == "." || seg == ".." {
+		if isDots(out[start:end]) {
 			return "", ErrDotSegment
 		}
 		start = end + 1
 	}
-	if !utf8.ValidString(out) {
+	if high && !utf8.ValidString(out) {
 		return "", ErrInvalidUTF8
 	}
 	return out, nil
 }
+
+// plainPathByte marks the bytes that need no thought in a path: printable
+// ASCII other than '%', '/', '\\' and ';'.
+var plainPathByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '%' && c != '/' && c != '\\' && c != ';'
+	}
+	return t
+}()
+
+// isDots reports whether a segment is "." or "..".
+func isDots(seg string) bool { return seg == "." || seg == ".." }
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

@@ -2,8 +2,10 @@ package permissions
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestCanonicalize(t *testing.T) {
@@ -86,6 +88,10 @@ func FuzzCanonicalize(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		out, err := Canonicalize(s)
+		// the same answer as the plain three-pass version it replaced
+		if rout, rerr := canonicalizeRef(s); rout != out || rerr != err {
+			t.Fatalf("Canonicalize(%q) = %q, %v; the reference says %q, %v", s, out, err, rout, rerr)
+		}
 		if err != nil {
 			return
 		}
@@ -123,4 +129,107 @@ func fuzzPolicy(t *testing.T) *Policy {
 		}
 	})
 	return fuzzPol
+}
+
+// canonicalizeRef is Canonicalize as first written, in three plain passes
+// (validate and decode, dot segments, UTF-8): FuzzCanonicalize holds the
+// one-pass version to its answers.
+func canonicalizeRef(escaped string) (string, error) {
+	if len(escaped) > MaxPathLength {
+		return "", ErrTooLong
+	}
+	if escaped == "" {
+		return "/", nil
+	}
+	if escaped[0] != '/' {
+		return "", ErrNotAbsolute
+	}
+	// First pass: validate every byte as it decodes, and learn whether the
+	// path needs rewriting at all.
+	rewrite := false
+	for i := 0; i < len(escaped); i++ {
+		c := escaped[i]
+		switch c {
+		case '%':
+			if i+2 >= len(escaped) || !isHex(escaped[i+1]) || !isHex(escaped[i+2]) {
+				return "", ErrBadEscape
+			}
+			c = unhex(escaped[i+1])<<4 | unhex(escaped[i+2])
+			i += 2
+			rewrite = true
+			switch c {
+			case '/', '\\':
+				return "", ErrEncodedSlash
+			case '%':
+				return "", ErrDoubleEncoded
+			}
+		case '/':
+			if i > 0 && escaped[i-1] == '/' {
+				rewrite = true
+			}
+		}
+		switch {
+		case c == '\\':
+			return "", ErrBackslash
+		case c == ';':
+			return "", ErrSemicolon
+		case c < 0x20 || c == 0x7f:
+			return "", ErrControl
+		}
+	}
+	out := escaped
+	if rewrite {
+		var b strings.Builder
+		b.Grow(len(escaped))
+		for i := 0; i < len(escaped); i++ {
+			c := escaped[i]
+			if c == '%' {
+				c = unhex(escaped[i+1])<<4 | unhex(escaped[i+2])
+				i += 2
+			} else if c == '/' && i > 0 && escaped[i-1] == '/' {
+				continue
+			}
+			b.WriteByte(c)
+		}
+		out = b.String()
+	}
+	// Dot segments, judged on the decoded form (so %2e counts as '.').
+	for start := 1; start <= len(out); {
+		end := strings.IndexByte(out[start:], '/')
+		if end < 0 {
+			end = len(out)
+		} else {
+			end += start
+		}
+		if seg := out[start:end]; seg == "." || seg == ".." {
+			return "", ErrDotSegment
+		}
+		start = end + 1
+	}
+	if !utf8.ValidString(out) {
+		return "", ErrInvalidUTF8
+	}
+	return out, nil
+}
+
+// BenchmarkCanonicalize: a path that needs no change (the usual case), and
+// one that is decoded and collapsed.
+func BenchmarkCanonicalize(b *testing.B) {
+	for _, c := range []struct{ name, path string }{
+		{"canonical", "/t/carbon.super/api/server/v1/applications/abc/inbound-protocols/oidc"},
+		{"rewritten", "/t/carbon.super/api//server/v1/applications/caf%C3%A9/inbound-protocols/oidc"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				Canonicalize(c.path)
+			}
+		})
+		b.Run(c.name+"-three-pass", func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				canonicalizeRef(c.path)
+			}
+		})
+	}
 }
