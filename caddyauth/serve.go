@@ -178,11 +178,16 @@ func stripField(hdr http.Header, field string) {
 // another.
 func stripIdentityHeaders(hdr http.Header) {
 	for name := range hdr {
-		if len(name) > 11 && strings.EqualFold(strings.ReplaceAll(name[:11], "_", "-"), "x-restauth-") {
+		// every name stripped here starts with X: most fields are passed
+		// over on their first byte
+		if len(name) < 12 || name[0]|0x20 != 'x' {
+			continue
+		}
+		if strings.EqualFold(strings.ReplaceAll(name[:11], "_", "-"), "x-restauth-") {
 			delete(hdr, name)
 			continue
 		}
-		if len(name) >= 13 && len(name) <= 22 && isMethodOverride(name) {
+		if len(name) <= 22 && isMethodOverride(name) {
 			delete(hdr, name)
 		}
 	}
