@@ -130,9 +130,8 @@ func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 	if !ok {
 		return nil, deny("cred.malformed")
 	}
-	ip := clientIP(r)
 	if b.mayBeThrottled() {
-		if wait := b.throttled(string(u), ip); wait > 0 {
+		if wait := b.throttled(string(u), clientIP(r)); wait > 0 {
 			return nil, &Denial{Status: http.StatusTooManyRequests, Reason: "basic.throttled", RetryAfter: wait}
 		}
 	}
@@ -162,7 +161,7 @@ func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 		return nil, fmt.Errorf("checking password: %w", err)
 	}
 	if !good || !known {
-		b.failed(user, ip)
+		b.failed(user, clientIP(r))
 		return nil, deny("basic.invalid")
 	}
 	s.cache.add(key)
