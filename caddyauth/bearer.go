@@ -153,12 +153,14 @@ func (b *Bearer) Challenge(err error) string {
 
 // Authenticate checks the token.
 func (b *Bearer) Authenticate(r *http.Request, s *Store) (*Principal, error) {
-	tok, ok := bearerToken(authorization(r))
+	tok, ok := bearerField(authorization(r))
 	if !ok {
 		return nil, deny("cred.malformed")
 	}
 	now := time.Now()
 	key := tokenKey(tok)
+	// a cached token passed validToken when it was first seen, so only a
+	// miss needs the character check
 	if e := b.cache.get(key, now); e != nil {
 		metrics.bearerHit.Inc()
 		if e.denial != nil {
@@ -172,6 +174,9 @@ func (b *Bearer) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 		}
 	}
 	metrics.bearerMiss.Inc()
+	if !validToken(tok) {
+		return nil, deny("cred.malformed")
+	}
 	var e *tokenEntry
 	jwtShaped := strings.Count(tok, ".") == 2
 	var builtin *oauthIssuer
@@ -270,26 +275,48 @@ func (b *Bearer) principal(e *tokenEntry, s *Store) *Principal {
 // bearerToken reads "Bearer <token>": one space, then RFC 6750's b64token
 // characters, at most 8 KiB.
 func bearerToken(v string) (string, bool) {
+	tok, ok := bearerField(v)
+	if !ok || !validToken(tok) {
+		return "", false
+	}
+	return tok, true
+}
+
+// bearerField is what follows "Bearer ", if its length is possible; its
+// characters are not yet checked (validToken).
+func bearerField(v string) (string, bool) {
 	if len(v) < 8 || len(v) > maxToken+7 || v[6] != ' ' {
 		return "", false
 	}
-	tok := v[7:]
+	return v[7:], true
+}
+
+// validToken reports whether tok is a b64token: its characters, then '='.
+func validToken(tok string) bool {
 	end := len(tok)
 	for end > 0 && tok[end-1] == '=' {
 		end--
 	}
 	if end == 0 {
-		return "", false
+		return false
 	}
 	for i := 0; i < end; i++ {
-		c := tok[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			return "", false
+		if !b64tokenByte[tok[i]] {
+			return false
 		}
 	}
-	return tok, true
+	return true
 }
+
+// b64tokenByte marks the characters of RFC 6750's b64token (before its
+// trailing '='): letters, digits and - . _ ~ + /.
+var b64tokenByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+	}
+	return t
+}()
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
 //

@@ -243,6 +243,7 @@ func TestBearer(t *testing.T) {
 	}
 	roles := map[string]any{"roles": []any{"usermgt"}}
 	rsaPubDER, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	alice := good("alice")
 
 	cases := []struct {
 		name   string
@@ -251,7 +252,10 @@ func TestBearer(t *testing.T) {
 		status int
 		auth   string // expected WWW-Authenticate substring
 	}{
-		{"RS256, user store roles", "/scim2/Users", good("alice"), 200, ""},
+		{"RS256, user store roles", "/scim2/Users", alice, 200, ""},
+		// the token is cached now; the cache must not vouch for characters
+		{"a cached token with a space and more after it", "/scim2/Users", alice + " x", 401, ""},
+		{"a cached token with a quote after it", "/scim2/Users", alice + `"`, 401, ""},
 		{"RS256, token roles for a user the store lacks", "/scim2/Users", good("carol", "realm_access", roles), 200, ""},
 		{"RS256, roles claim as delimited string", "/scim2/Users", good("carol", "realm_access", map[string]any{"roles": "x, usermgt"}), 200, ""},
 		{"PS256", "/scim2/Users", mint(t, jwt.SigningMethodPS256, rsaKey, "k1", claims("alice")), 200, ""},
