@@ -136,6 +136,7 @@ func TestLoadErrors(t *testing.T) {
 		{"users.toml", "[[users]]\nusername = \"a\"\npasword = \"x\"\n", "users.toml:3: users.pasword: unknown key"},
 		{"users.toml", "[[users]]\nusername = \"a\"\npassword = \"plain\"\n", "users.toml:3: users[1].password: not a bcrypt or argon2id hash"},
 		{"users.toml", "[[users]]\nusername = \"a:b\"\npassword = \"x\"\n", "users.toml:2: users[1].username: contains ':'"},
+		{"users.toml", "[[users]]\nusername = \"a\"\npassword = \"$2a$10$ZfPjv9Dc6areQN3W1oASBuh6GX92t5nEB5IHJ9UxRNIkjXj5IKoLy\"\n\n[[users]]\nroles = []\npassword = \"plain\"\nusername = \"b\"\n", "users.toml:7: users[2].password: not a bcrypt or argon2id hash"},
 		{"users.toml", "[[roles]]\nname = \"r\"\npermissions = [\"admin\"]\n", "users.toml:3: roles[1].permissions: entry 1: permission \"admin\" must start with /"},
 		{"users.toml", "[[users]]\nusername = \"a\"\npassword = \"$2a$31$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234\"\n", "bcrypt cost must be 4 to 16"},
 		{"users.toml", "[[users]\n", "users.toml"},

@@ -146,7 +146,7 @@ func (u *Users) Check() error {
 // ParseUsers parses a users.toml file. name is used in error messages.
 // Unknown keys are errors.
 func ParseUsers(name string, data []byte) (*Users, error) {
-	lines, err := keyLines(data)
+	lines, err := newFileLines(data, false)
 	if err != nil {
 		return nil, tomlError(name, err)
 	}
@@ -253,7 +253,7 @@ func LoadResources(path string) (*Resources, error) {
 // [resource_access_control] table and the [[resource.access_control]]
 // entries. Other tables are ignored.
 func ParseResources(name string, data []byte) (*Resources, error) {
-	lines, err := keyLines(data)
+	lines, err := newFileLines(data, true)
 	if err != nil {
 		return nil, tomlError(name, err)
 	}
@@ -449,22 +449,53 @@ func tomlError(name string, err error) error {
 }
 
 // lineIndex maps (table path, entry index, key) to a line.
-type lineIndex map[string][]map[string]int
+type lineIndex map[string][]entryLines
+
+// entryLines are the lines of one table entry: its header, and its keys
+// when they were asked for.
+type entryLines struct {
+	header int
+	keys   map[string]int
+}
 
 func (l lineIndex) line(table string, i int, key string) int {
 	entries := l[table]
 	if i >= len(entries) {
 		return 0
 	}
-	if n, ok := entries[i][key]; ok {
+	if n, ok := entries[i].keys[key]; ok {
 		return n
 	}
-	return entries[i][""]
+	return entries[i].header
+}
+
+// fileLines finds the lines of a document's tables and keys. Keys are
+// indexed at once only if asked; otherwise on the first question about
+// one (an error), so that a file of 100,000 users does not carry a map
+// per user through a load that finds nothing wrong.
+type fileLines struct {
+	data  []byte
+	idx   lineIndex
+	keyed bool
+}
+
+func newFileLines(data []byte, keys bool) (*fileLines, error) {
+	idx, err := keyLines(data, keys)
+	return &fileLines{data: data, idx: idx, keyed: keys}, err
+}
+
+func (f *fileLines) line(table string, i int, key string) int {
+	if key != "" && !f.keyed {
+		// the document parsed once already, so this cannot fail
+		f.idx, _ = keyLines(f.data, true)
+		f.keyed = true
+	}
+	return f.idx.line(table, i, key)
 }
 
 // keyLines walks a TOML document and records the line of each table header
-// and key, per entry of each array of tables.
-func keyLines(data []byte) (lineIndex, error) {
+// and, with keys, of each key, per entry of each array of tables.
+func keyLines(data []byte, keys bool) (lineIndex, error) {
 	idx := lineIndex{}
 	var p unstable.Parser
 	p.Reset(data)
@@ -479,24 +510,28 @@ func keyLines(data []byte) (lineIndex, error) {
 	lineOf := func(r unstable.Range) int {
 		return sort.Search(len(starts), func(i int) bool { return starts[i] > int(r.Offset) })
 	}
-	var cur map[string]int
+	var cur *entryLines
 	for p.NextExpression() {
 		e := p.Expression()
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
 			path, line := keyPath(e, lineOf)
-			cur = map[string]int{"": line}
-			if e.Kind == unstable.Table {
-				idx[path] = []map[string]int{cur}
-			} else {
-				idx[path] = append(idx[path], cur)
+			entry := entryLines{header: line}
+			if keys {
+				entry.keys = map[string]int{}
 			}
+			if e.Kind == unstable.Table {
+				idx[path] = []entryLines{entry}
+			} else {
+				idx[path] = append(idx[path], entry)
+			}
+			cur = &idx[path][len(idx[path])-1]
 		case unstable.KeyValue:
-			if cur == nil {
+			if cur == nil || !keys {
 				continue
 			}
 			path, _ := keyPath(e, lineOf)
-			cur[path] = lineOf(e.Raw)
+			cur.keys[path] = lineOf(e.Raw)
 		}
 	}
 	return idx, p.Error()
