@@ -7,6 +7,7 @@
 #
 #   bash bench/wrk.sh              # DUR=10s CONN=16 by default; needs wrk, openssl
 #   SKIP_BUILD=1 bash bench/wrk.sh # reuse ./caddy
+#   EXTRA=1 bash bench/wrk.sh      # also: a trivial handler, and rest_auth passing a path through
 #
 # Variants (plain HTTP unless said): 9101 no auth; 9102 rest_auth with the
 # example's users and rules (Basic); 9103 Caddy's basic_auth; 9104 rest_auth
@@ -85,9 +86,22 @@ $ra
 # itself scatters
 cp "$out/c9101" "$out/c9100"
 sed -i 's/:9101/:9100/' "$out/c9100"
+ports=(9100 9101 9102 9103 9104 9105 9106)
+if [ -n "${EXTRA:-}" ]; then
+	# what any handler costs: a trivial one (9107), and rest_auth with a rule
+	# that lets the path through unauthenticated (9108)
+	{ global; site http://:9107 "	header X-Foo bar"; } >"$out/c9107"
+	printf '[resource_access_control]\ndefault_access = "deny"\n\n[[resource.access_control]]\ncontext = "(.*)%s(.*)"\nsecure = false\nhttp_method = "all"\n' "$P" >"$out/open.toml"
+	{ global; site http://:9108 "	rest_auth {
+		users example/users.toml
+		resources $out/open.toml
+		basic
+	}"; } >"$out/c9108"
+	ports+=(9107 9108)
+fi
 pids=()
 declare -A pid
-for port in 9100 9101 9102 9103 9104 9105 9106; do
+for port in "${ports[@]}"; do
 	taskset -c 0 ./caddy run --config "$out/c$port" --adapter caddyfile >"$out/caddy$port.log" 2>&1 &
 	pids+=($!)
 	pid[$port]=$!
@@ -170,3 +184,7 @@ pair "rest_auth mTLS client_cert" 9105 b_tls 9106 load -url "https://localhost:9
 pair "rest_auth 401 (no credentials)" 9101 b_none 9102 x "$H:9102$P"
 pair "rest_auth invalid bearer token" 9101 b_bad 9104 x -H "Authorization: Bearer $BAD_TOKEN" "$H:9104$P"
 pair "rest_auth new wrong password each" 9101 b_wrong 9102 x -s bench/wrong-passwords.lua "$H:9102$P"
+if [ -n "${EXTRA:-}" ]; then
+	pair "a trivial handler (header)" 9101 b_basic 9107 x -H "$AUTH" "$H:9107$P"
+	pair "rest_auth, rule not secured" 9101 b_basic 9108 x -H "$AUTH" "$H:9108$P"
+fi
