@@ -30,7 +30,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if len(r.Header["Authorization"]) > 1 {
 		return h.refuse(w, r, "", nil, &Denial{Status: http.StatusBadRequest, Reason: "cred.multiple"}, nil)
 	}
-	path, err := permissions.Canonicalize(r.URL.EscapedPath())
+	// the canonical path and the rule that decides: one look-up for a
+	// path sent recently
+	path, i, err := s.Policy.Decide(r.Method, r.URL.EscapedPath())
 	if err != nil {
 		return h.refuse(w, r, "", nil, &Denial{Status: http.StatusBadRequest, Reason: "path.noncanonical"}, nil)
 	}
@@ -43,7 +45,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.pass(w, r, next)
 	}
 
-	i := s.Policy.Match(r.Method, path)
 	if i < 0 {
 		if s.Policy.Default == permissions.Allow {
 			h.metrics.passed.Inc()

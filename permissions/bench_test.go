@@ -33,6 +33,17 @@ func BenchmarkDecide(b *testing.B) {
 			p.MatchNaive("GET", paths[i%len(paths)])
 		}
 	})
+	// the handler's whole decision: the path as sent, canonicalized and
+	// matched (Decide), then the permission check
+	sub := &Subject{Roles: p.Roles([]string{"admin"})}
+	b.Run("whole", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, rule, err := p.Decide("GET", paths[i%len(paths)]); err == nil && rule >= 0 && p.Rule(rule).Secured {
+				p.Authorize(rule, sub)
+			}
+		}
+	})
 }
 
 // BenchmarkDecidePath measures each path of the mix alone.

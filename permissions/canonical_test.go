@@ -88,6 +88,9 @@ func FuzzCanonicalize(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		out, err := Canonicalize(s)
+		if _, _, derr := fuzzPolicy(t).Decide("GET", s); derr != err {
+			t.Fatalf("Decide(%q) error %v, Canonicalize's %v", s, derr, err)
+		}
 		// the same answer as the plain three-pass version it replaced
 		if rout, rerr := canonicalizeRef(s); rout != out || rerr != err {
 			t.Fatalf("Canonicalize(%q) = %q, %v; the reference says %q, %v", s, out, err, rout, rerr)
@@ -109,6 +112,12 @@ func FuzzCanonicalize(f *testing.F) {
 		}
 		if naive := p.MatchNaive("GET", out); naive != first {
 			t.Fatalf("%q: indexed rule %d, ordered scan %d", out, first, naive)
+		}
+		// Decide, on the path as sent, says the same, from its cache too
+		for k := 0; k < 2; k++ {
+			if path, rule, err := p.Decide("GET", s); err != nil || path != out || rule != first {
+				t.Fatalf("Decide(%q) = %q, %d, %v; want %q, %d", s, path, rule, err, out, first)
+			}
 		}
 	})
 }

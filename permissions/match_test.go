@@ -105,3 +105,32 @@ func TestMatchEqualsNaiveGrowth(t *testing.T) {
 	}
 	t.Logf("%d decisions compared, %d found a rule", n, hits)
 }
+
+// TestDecide: Decide on paths as sent (escaped, doubled slashes, upper
+// case, refused) answers as Canonicalize and the ordered scan do, for
+// every method, asked once and again (from its cache).
+func TestDecide(t *testing.T) {
+	p := loadCorpus(t, corpusFiles[0])
+	paths := corpusPaths(p, 4)
+	for _, s := range paths[:len(paths)/4] {
+		paths = append(paths, strings.Replace(s, "/", "//", 1), strings.Replace(s, "a", "%61", 1), strings.Replace(s, "/", "/./", 1))
+	}
+	n := 0
+	for round := 0; round < 2; round++ {
+		for _, s := range paths {
+			for _, m := range []string{"GET", "POST", "DELETE", "FOO"} {
+				want, werr := Canonicalize(s)
+				wantRule := -1
+				if werr == nil {
+					wantRule = p.MatchNaive(m, want)
+				}
+				got, rule, err := p.Decide(m, s)
+				if err != werr || got != want || rule != wantRule {
+					t.Errorf("round %d: Decide(%s, %q) = %q, %d, %v; want %q, %d, %v", round, m, s, got, rule, err, want, wantRule, werr)
+				}
+				n++
+			}
+		}
+	}
+	t.Logf("%d decisions compared", n)
+}

@@ -99,6 +99,20 @@ type Policy struct {
 	pool   sync.Pool             // *[]uint64 scratch bitsets
 
 	decided decisionCache // recent answers, by lower-cased path and method
+	sent    sentCache     // Decide's recent answers, by path as sent
+}
+
+// sentCache remembers Decide's answers for recent paths as the client sent
+// them: the canonical path and, per method, the rule. Bounded as
+// decisionCache is; paths that Canonicalize refuses are never kept.
+type sentCache struct {
+	mu sync.RWMutex
+	m  map[string]*sentPath
+}
+
+type sentPath struct {
+	path  string // canonical
+	rules decided
 }
 
 // decisionCache remembers Match's answers for recent paths: APIs see the
@@ -340,6 +354,50 @@ func (p *Policy) Match(method, path string) int {
 	}
 	d[mi].Store(int32(found + 2))
 	return found
+}
+
+// Decide canonicalizes a request's escaped path (Canonicalize) and
+// matches it (Match): it returns the canonical path, to be forwarded, and
+// the index of the rule that decides, or -1. A path sent recently is one
+// map look-up. It returns Canonicalize's error for a path it refuses.
+func (p *Policy) Decide(method, escaped string) (string, int, error) {
+	mi := methodIndex(method)
+	if mi < 0 || len(escaped) > 512 {
+		path, err := Canonicalize(escaped)
+		if err != nil {
+			return "", -1, err
+		}
+		return path, p.match(method, LowerASCII(path)), nil
+	}
+	p.sent.mu.RLock()
+	e := p.sent.m[escaped]
+	p.sent.mu.RUnlock()
+	if e != nil {
+		if v := e.rules[mi].Load(); v != 0 {
+			return e.path, int(v) - 2, nil
+		}
+	} else {
+		path, err := Canonicalize(escaped)
+		if err != nil {
+			return "", -1, err
+		}
+		key := strings.Clone(escaped)
+		if path == escaped {
+			path = key // not the request's memory
+		}
+		p.sent.mu.Lock()
+		if e = p.sent.m[escaped]; e == nil {
+			if p.sent.m == nil || len(p.sent.m) >= decisionCacheSize {
+				p.sent.m = make(map[string]*sentPath, 64)
+			}
+			e = &sentPath{path: path}
+			p.sent.m[key] = e
+		}
+		p.sent.mu.Unlock()
+	}
+	found := p.match(method, LowerASCII(e.path))
+	e.rules[mi].Store(int32(found + 2))
+	return e.path, found, nil
 }
 
 // match is Match without the cache, on a lower-cased path.
