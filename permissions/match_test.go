@@ -1,8 +1,10 @@
 package permissions
 
 import (
+	"fmt"
 	"math/rand"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -59,7 +61,10 @@ func TestMatchEqualsNaive(t *testing.T) {
 	for _, f := range corpusFiles {
 		p := loadCorpus(t, f)
 		n := 0
-		for _, path := range corpusPaths(p, 1) {
+		for k, path := range corpusPaths(p, 1) {
+			if raceEnabled && k%10 != 0 {
+				continue
+			}
 			for _, m := range methods {
 				if got, want := p.Match(m, path), p.MatchNaive(m, path); got != want {
 					t.Errorf("%s: %s %s: Match=%d, MatchNaive=%d", f, m, path, got, want)
@@ -87,7 +92,11 @@ func TestMatchEqualsNaiveGrowth(t *testing.T) {
 	paths := corpusPaths(p, 2)
 	rng := rand.New(rand.NewSource(3))
 	n, hits := 0, 0
-	for k := 0; k < 300; k++ {
+	samples := 300
+	if raceEnabled {
+		samples = 30
+	}
+	for k := 0; k < samples; k++ {
 		path := paths[rng.Intn(len(paths))]
 		for _, m := range []string{"GET", "DELETE"} {
 			got, want := p.Match(m, path), p.MatchNaive(m, path)
@@ -117,7 +126,10 @@ func TestDecide(t *testing.T) {
 	}
 	n := 0
 	for round := 0; round < 2; round++ {
-		for _, s := range paths {
+		for k, s := range paths {
+			if raceEnabled && k%10 != 0 {
+				continue
+			}
 			for _, m := range []string{"GET", "POST", "DELETE", "FOO"} {
 				want, werr := Canonicalize(s)
 				wantRule := -1
@@ -133,4 +145,59 @@ func TestDecide(t *testing.T) {
 		}
 	}
 	t.Logf("%d decisions compared", n)
+}
+
+// TestDecideConcurrent: goroutines deciding the same and new paths at once
+// (enough new ones that the caches start over several times) all get the
+// answers computed beforehand; under -race it also checks the caches'
+// locking.
+func TestDecideConcurrent(t *testing.T) {
+	p := loadCorpus(t, corpusFiles[0])
+	paths := corpusPaths(p, 5)
+	type want struct {
+		path string
+		rule int
+	}
+	expect := make([]want, len(paths))
+	for i, s := range paths {
+		c, err := Canonicalize(s)
+		if err != nil {
+			expect[i] = want{"", -2}
+			continue
+		}
+		expect[i] = want{c, p.MatchNaive("GET", c)}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for k := 0; k < 3*decisionCacheSize/8; k++ {
+				i := (g*7919 + k) % len(paths)
+				path, rule, err := p.Decide("GET", paths[i])
+				if err != nil {
+					rule = -2
+				}
+				if path != expect[i].path || rule != expect[i].rule {
+					errs <- fmt.Sprintf("Decide(%q) = %q, %d; want %q, %d", paths[i], path, rule, expect[i].path, expect[i].rule)
+					return
+				}
+				if m := p.Match("GET", LowerASCII(expect[i].path)); err == nil && m != rule {
+					errs <- fmt.Sprintf("Match(%q) = %d, Decide said %d", expect[i].path, m, rule)
+					return
+				}
+				// a path never seen before, to push the caches past their bound
+				if _, _, err := p.Decide("GET", fmt.Sprintf("/new/%d/%d", g, k)); err != nil {
+					errs <- err.Error()
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }
