@@ -3,7 +3,6 @@ package permissions
 import (
 	"fmt"
 	"math/bits"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -248,6 +247,7 @@ func (p *Policy) index() {
 		}
 	}
 	p.sigs = make([]uint64, len(p.rules))
+	group := map[string]int{} // partial segment -> its group's place in its bucket
 	for i, k := range all {
 		for _, seg := range k.whole {
 			p.sigs[i] |= wholeBit(seg)
@@ -277,9 +277,10 @@ func (p *Policy) index() {
 				m, key = p.segs, best[:prefixKey]
 			}
 			groups := m[key]
-			g := slices.IndexFunc(groups, func(g segGroup) bool { return g.seg == best })
-			if g < 0 {
+			g, ok := group[best]
+			if !ok {
 				g = len(groups)
+				group[best] = g
 				groups = append(groups, segGroup{seg: best})
 			}
 			groups[g].rules = append(groups[g].rules, int32(i))
