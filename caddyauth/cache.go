@@ -12,9 +12,9 @@ import (
 //
 // It never holds a password: an entry's key is a hash, under a random
 // per-process key, of the length-prefixed user name, stored hash and
-// password (see accountKey and credKey). The stored hash in the key makes a changed password miss at
-// once; a removed user fails before the cache is asked. Only successes are
-// kept, and the cache is bounded.
+// password (accountKey, credKey). The stored hash in the key makes a
+// changed password miss at once; a removed user fails before the cache is
+// asked. Only successes are kept, and the cache is bounded.
 type credCache struct {
 	mu  sync.RWMutex
 	m   map[[32]byte]struct{}
