@@ -2,6 +2,7 @@ package caddyauth
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -142,8 +143,15 @@ func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 	var key [32]byte
 	if known {
 		key = credKey(&acct.ckey, pw)
+		// the account's own slot first (no lock, no map), then the cache
+		// shared across reloads
+		if v := acct.verified.Load(); v != nil && subtle.ConstantTimeCompare(v[:], key[:]) == 1 {
+			metrics.basicHit.Inc()
+			return acct.basic, nil
+		}
 		if s.cache.has(key) {
 			metrics.basicHit.Inc()
+			acct.remember(key)
 			return acct.basic, nil
 		}
 	}
@@ -165,6 +173,7 @@ func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 		return nil, deny("basic.invalid")
 	}
 	s.cache.add(key)
+	acct.remember(key)
 	return acct.basic, nil
 }
 

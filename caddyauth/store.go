@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -34,7 +35,14 @@ type account struct {
 	set    permissions.RoleSet
 	basic  *Principal // what a good Basic credential yields, built once
 	ckey   [32]byte   // the secret half of its cache keys (accountKey)
+
+	// verified is the cache key of the password last verified for this
+	// account in this store: a hash has one password, so one slot is
+	// enough, and a cached request then needs no lock
+	verified atomic.Pointer[[32]byte]
 }
+
+func (a *account) remember(key [32]byte) { a.verified.Store(&key) }
 
 // newStore compiles a snapshot.
 func newStore(rules []permissions.Rule, users *permissions.Users, opts permissions.Options) (*Store, error) {
