@@ -95,7 +95,11 @@ type Policy struct {
 	short  map[string][]segGroup // the same for prefixes shorter than prefixKey
 	scan   []scanRule            // literals without '/': checked with strings.Contains
 	sigs   []uint64              // per rule: segmentBits of the segments its literal requires
-	pool   sync.Pool             // *[]uint64 scratch bitsets
+	// which look-ups can find anything: a 4096-bit filter on the hashes of
+	// exact's keys, and one bit per possible segs key ("/" and two bytes)
+	exactKeys  [64]uint64
+	prefixKeys *[1024]uint64
+	pool       sync.Pool // *[]uint64 scratch bitsets
 
 	decided decisionCache // recent answers, by lower-cased path and method
 	sent    sentCache     // Decide's recent answers, by path as sent
@@ -291,7 +295,24 @@ func (p *Policy) index() {
 			p.always[i/64] |= 1 << (i % 64)
 		}
 	}
+	for key := range p.exact {
+		b := exactKeyBit(wholeHash(key))
+		p.exactKeys[b/64] |= 1 << (b % 64)
+	}
+	p.prefixKeys = new([1024]uint64)
+	for key := range p.segs {
+		b := prefixKeyBit(key)
+		p.prefixKeys[b/64] |= 1 << (b % 64)
+	}
 }
+
+// exactKeyBit places a whole segment's hash in the exactKeys filter (bits
+// other than the ones wholeBit uses).
+func exactKeyBit(h uint32) uint32 { return h >> 6 & 4095 }
+
+// prefixKeyBit places a segs key, or a segment's first prefixKey bytes, in
+// the prefixKeys filter: the two bytes after the '/'.
+func prefixKeyBit(seg string) uint32 { return uint32(seg[1])<<8 | uint32(seg[2]) }
 
 // segmentBits is a 64-bit signature of a set of path segments: one bit for
 // each whole segment and one for each segment's first prefixKey bytes. A
@@ -307,7 +328,9 @@ func segmentBits(seg string) uint64 {
 	return b
 }
 
-func wholeBit(seg string) uint64 { return 1 << (fnv(seg, 0x811c9dc5) & 63) }
+func wholeBit(seg string) uint64 { return 1 << (wholeHash(seg) & 63) }
+
+func wholeHash(seg string) uint32 { return fnv(seg, 0x811c9dc5) }
 
 func prefixBit(seg string) uint64 { return 1 << (fnv(seg[:prefixKey], 0x01000193) & 63) }
 
@@ -411,9 +434,10 @@ func (p *Policy) match(method, lower string) int {
 			set[s.rule/64] |= 1 << (s.rule % 64)
 		}
 	}
-	// the path's segments, and their signature
+	// the path's segments, their hashes, and the path's signature
 	var buf [16]string
-	segs := buf[:0]
+	var hbuf [16]uint32
+	segs, hashes := buf[:0], hbuf[:0]
 	var sig uint64
 	for i := 0; i < len(lower); {
 		end := strings.IndexByte(lower[i+1:], '/')
@@ -423,17 +447,23 @@ func (p *Policy) match(method, lower string) int {
 			end += i + 1
 		}
 		seg := lower[i:end]
-		segs = append(segs, seg)
-		sig |= segmentBits(seg)
+		h := wholeHash(seg)
+		segs, hashes = append(segs, seg), append(hashes, h)
+		sig |= 1 << (h & 63)
+		if len(seg) >= prefixKey {
+			sig |= prefixBit(seg)
+		}
 		i = end
 	}
-	for _, seg := range segs {
-		for _, r := range p.exact[seg] {
-			if p.sigs[r]&^sig == 0 {
-				set[r/64] |= 1 << (r % 64)
+	for k, seg := range segs {
+		if b := exactKeyBit(hashes[k]); p.exactKeys[b/64]&(1<<(b%64)) != 0 {
+			for _, r := range p.exact[seg] {
+				if p.sigs[r]&^sig == 0 {
+					set[r/64] |= 1 << (r % 64)
+				}
 			}
 		}
-		if len(seg) >= prefixKey && len(p.segs) > 0 {
+		if len(seg) >= prefixKey && p.prefixKeys[prefixKeyBit(seg)/64]&(1<<(prefixKeyBit(seg)%64)) != 0 {
 			for _, g := range p.segs[seg[:prefixKey]] {
 				if strings.HasPrefix(seg, g.seg) {
 					p.add(set, g.rules, sig)
