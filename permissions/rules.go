@@ -94,7 +94,7 @@ type Policy struct {
 	segs   map[string][]segGroup // "/se" -> rules filed under a segment prefix starting so
 	short  map[string][]segGroup // the same for prefixes shorter than prefixKey
 	scan   []scanRule            // literals without '/': checked with strings.Contains
-	sigs   []uint64              // per rule: segmentBits of the segments its literal requires
+	sigs   []uint64              // per rule: the signature of the segments its literal requires
 	// which look-ups can find anything: a 4096-bit filter on the hashes of
 	// exact's keys, and one bit per possible segs key ("/" and two bytes)
 	exactKeys  [64]uint64
@@ -314,21 +314,16 @@ func exactKeyBit(h uint32) uint32 { return h >> 6 & 4095 }
 // the prefixKeys filter: the two bytes after the '/'.
 func prefixKeyBit(seg string) uint32 { return uint32(seg[1])<<8 | uint32(seg[2]) }
 
-// segmentBits is a 64-bit signature of a set of path segments: one bit for
-// each whole segment and one for each segment's first prefixKey bytes. A
-// rule whose signature has a bit the path's lacks requires a segment the
-// path does not have, so it is skipped without running its pattern (index
+// Signatures: a rule's signature has one bit for each whole segment its
+// literal requires and one for the first prefixKey bytes of its partial
+// segment; a path's has the same bits for each of its segments. A rule
+// whose signature has a bit the path's lacks requires a segment the path
+// does not have, so it is skipped without running its pattern (index
 // buckets shared by many rules, such as every copy of an API under its own
 // first segment, are mostly skipped so).
-func segmentBits(seg string) uint64 {
-	b := wholeBit(seg)
-	if len(seg) >= prefixKey {
-		b |= prefixBit(seg)
-	}
-	return b
-}
+func wholeBit(seg string) uint64 { return hashBit(wholeHash(seg)) }
 
-func wholeBit(seg string) uint64 { return 1 << (wholeHash(seg) & 63) }
+func hashBit(h uint32) uint64 { return 1 << (h & 63) }
 
 func wholeHash(seg string) uint32 { return fnv(seg, 0x811c9dc5) }
 
@@ -449,7 +444,7 @@ func (p *Policy) match(method, lower string) int {
 		seg := lower[i:end]
 		h := wholeHash(seg)
 		segs, hashes = append(segs, seg), append(hashes, h)
-		sig |= 1 << (h & 63)
+		sig |= hashBit(h)
 		if len(seg) >= prefixKey {
 			sig |= prefixBit(seg)
 		}
