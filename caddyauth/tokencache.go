@@ -37,16 +37,19 @@ type derivedPrincipal struct {
 }
 
 // tokenCache holds verdicts keyed by the SHA-256 of the whole token, so no
-// token is kept in memory and two tokens never share an entry. It holds at
-// most max entries; when full, expired entries go first, then arbitrary ones.
+// token is kept in memory and two tokens never share an entry. It holds
+// about max entries; when full, expired entries go first, then arbitrary
+// ones. It is read on every bearer request, so reads take no lock (a
+// sync.Map): cores reading it at once do not contend.
 type tokenCache struct {
-	mu      sync.RWMutex
-	entries map[[32]byte]*tokenEntry
+	entries sync.Map // [32]byte -> *tokenEntry
+	n       atomic.Int64
 	max     int
+	evict   sync.Mutex // one eviction at a time
 }
 
 func newTokenCache(max int) *tokenCache {
-	return &tokenCache{entries: make(map[[32]byte]*tokenEntry), max: max}
+	return &tokenCache{max: max}
 }
 
 func tokenKey(tok string) [32]byte {
@@ -62,13 +65,14 @@ func (c *tokenCache) get(k [32]byte, now time.Time) *tokenEntry {
 	if c == nil {
 		return nil
 	}
-	c.mu.RLock()
-	e := c.entries[k]
-	c.mu.RUnlock()
-	if e == nil || !now.Before(e.expires) {
+	v, ok := c.entries.Load(k)
+	if !ok {
 		return nil
 	}
-	return e
+	if e := v.(*tokenEntry); now.Before(e.expires) {
+		return e
+	}
+	return nil
 }
 
 // put stores an entry that lives until expires.
@@ -76,22 +80,39 @@ func (c *tokenCache) put(k [32]byte, e *tokenEntry) {
 	if c == nil || c.max <= 0 {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
-		now := time.Now()
-		for key, old := range c.entries {
-			if !now.Before(old.expires) {
-				delete(c.entries, key)
-			}
-		}
-		// still full: drop about an eighth, chosen by map order
-		for key := range c.entries {
-			if len(c.entries) < c.max-c.max/8 {
-				break
-			}
-			delete(c.entries, key)
+	if c.n.Load() >= int64(c.max) {
+		c.makeRoom()
+	}
+	if _, loaded := c.entries.Swap(k, e); !loaded {
+		c.n.Add(1)
+	}
+}
+
+// makeRoom drops expired entries and, if that is not enough, about an
+// eighth more, in the map's order.
+func (c *tokenCache) makeRoom() {
+	c.evict.Lock()
+	defer c.evict.Unlock()
+	if c.n.Load() < int64(c.max) {
+		return // another put made room
+	}
+	drop := func(key any) {
+		if _, ok := c.entries.LoadAndDelete(key); ok {
+			c.n.Add(-1)
 		}
 	}
-	c.entries[k] = e
+	now := time.Now()
+	c.entries.Range(func(key, v any) bool {
+		if !now.Before(v.(*tokenEntry).expires) {
+			drop(key)
+		}
+		return true
+	})
+	c.entries.Range(func(key, _ any) bool {
+		if c.n.Load() < int64(c.max-c.max/8) {
+			return false
+		}
+		drop(key)
+		return true
+	})
 }

@@ -44,6 +44,20 @@ func BenchmarkDecide(b *testing.B) {
 			}
 		}
 	})
+	// the same from every core at once (go test -cpu 1,2,4), as a server
+	// on several cores does
+	b.Run("whole-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if _, rule, err := p.Decide("GET", paths[i%len(paths)]); err == nil && rule >= 0 && p.Rule(rule).Secured {
+					p.Authorize(rule, sub)
+				}
+				i++
+			}
+		})
+	})
 }
 
 // BenchmarkDecidePath measures each path of the mix alone.

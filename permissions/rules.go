@@ -107,10 +107,13 @@ type Policy struct {
 
 // sentCache remembers Decide's answers for recent paths as the client sent
 // them: the canonical path and, per method, the rule. Bounded as
-// decisionCache is; paths that Canonicalize refuses are never kept.
+// decisionCache is; paths that Canonicalize refuses are never kept. It is
+// read on every request, so it is a sync.Map: reads take no lock, and
+// several cores reading it do not contend (a shared RWMutex's reader
+// count made two parallel readers slower than one).
 type sentCache struct {
-	mu sync.RWMutex
-	m  map[string]*sentPath
+	m sync.Map // string -> *sentPath
+	n atomic.Int32
 }
 
 type sentPath struct {
@@ -388,10 +391,9 @@ func (p *Policy) Decide(method, escaped string) (string, int, error) {
 		}
 		return path, p.match(method, LowerASCII(path)), nil
 	}
-	p.sent.mu.RLock()
-	e := p.sent.m[escaped]
-	p.sent.mu.RUnlock()
-	if e != nil {
+	var e *sentPath
+	if v, ok := p.sent.m.Load(escaped); ok {
+		e = v.(*sentPath)
 		if v := e.rules[mi].Load(); v != 0 {
 			return e.path, int(v) - 2, nil
 		}
@@ -404,15 +406,13 @@ func (p *Policy) Decide(method, escaped string) (string, int, error) {
 		if path == escaped {
 			path = key // not the request's memory
 		}
-		p.sent.mu.Lock()
-		if e = p.sent.m[escaped]; e == nil {
-			if p.sent.m == nil || len(p.sent.m) >= decisionCacheSize {
-				p.sent.m = make(map[string]*sentPath, 64)
-			}
-			e = &sentPath{path: path}
-			p.sent.m[key] = e
+		if p.sent.n.Add(1) > decisionCacheSize {
+			// full: start over (racing inserts may overshoot a little)
+			p.sent.m.Clear()
+			p.sent.n.Store(1)
 		}
-		p.sent.mu.Unlock()
+		v, _ := p.sent.m.LoadOrStore(key, &sentPath{path: path})
+		e = v.(*sentPath)
 	}
 	found := p.match(method, LowerASCII(e.path))
 	e.rules[mi].Store(int32(found + 2))
