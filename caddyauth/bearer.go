@@ -272,18 +272,9 @@ func (b *Bearer) principal(e *tokenEntry, s *Store) *Principal {
 	return p
 }
 
-// bearerToken reads "Bearer <token>": one space, then RFC 6750's b64token
-// characters, at most 8 KiB.
-func bearerToken(v string) (string, bool) {
-	tok, ok := bearerField(v)
-	if !ok || !validToken(tok) {
-		return "", false
-	}
-	return tok, true
-}
-
-// bearerField is what follows "Bearer ", if its length is possible; its
-// characters are not yet checked (validToken).
+// bearerField is what follows "Bearer " (one space), if its length is
+// possible (at most 8 KiB); its characters are checked apart (validToken),
+// on a cache miss only.
 func bearerField(v string) (string, bool) {
 	if len(v) < 8 || len(v) > maxToken+7 || v[6] != ' ' {
 		return "", false

@@ -48,10 +48,7 @@ func benchRequest(path, auth string) *http.Request {
 	}
 	r.Header.Set("User-Agent", "wrk")
 	r.Header.Set("Accept", "*/*")
-	repl := caddy.NewReplacer()
-	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: "127.0.0.1"})
-	return r.WithContext(ctx)
+	return freshContext(r)
 }
 
 type nopNext struct{}

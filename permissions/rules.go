@@ -317,6 +317,16 @@ func exactKeyBit(h uint32) uint32 { return h >> 6 & 4095 }
 // the prefixKeys filter: the two bytes after the '/'.
 func prefixKeyBit(seg string) uint32 { return uint32(seg[1])<<8 | uint32(seg[2]) }
 
+// mayHavePrefix reports whether segs may hold rules for the segment's first
+// prefixKey bytes.
+func (p *Policy) mayHavePrefix(seg string) bool {
+	if len(seg) < prefixKey {
+		return false
+	}
+	b := prefixKeyBit(seg)
+	return p.prefixKeys[b/64]&(1<<(b%64)) != 0
+}
+
 // Signatures: a rule's signature has one bit for each whole segment its
 // literal requires and one for the first prefixKey bytes of its partial
 // segment; a path's has the same bits for each of its segments. A rule
@@ -458,7 +468,7 @@ func (p *Policy) match(method, lower string) int {
 				}
 			}
 		}
-		if len(seg) >= prefixKey && p.prefixKeys[prefixKeyBit(seg)/64]&(1<<(prefixKeyBit(seg)%64)) != 0 {
+		if p.mayHavePrefix(seg) {
 			for _, g := range p.segs[seg[:prefixKey]] {
 				if strings.HasPrefix(seg, g.seg) {
 					p.add(set, g.rules, sig)
