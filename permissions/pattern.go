@@ -44,6 +44,9 @@ func CompileRegexp(src string) (*Pattern, error) {
 	if src == "" {
 		return nil, fmt.Errorf("empty pattern")
 	}
+	if err := checkJavaSyntax(src); err != nil {
+		return nil, err
+	}
 	parts, looks, err := splitLookaheads(src)
 	if err != nil {
 		return nil, err
@@ -159,22 +162,21 @@ const maxLookaheads = 2
 // n+1 parts for n lookaheads. A lookahead inside a group is refused.
 func splitLookaheads(src string) (parts []string, looks []lookahead, err error) {
 	depth := 0
-	inClass := false
 	last := 0
 	for i := 0; i < len(src); i++ {
 		c := src[i]
 		switch {
 		case c == '\\':
 			i++ // skip the escaped character
-		case inClass:
-			if c == ']' {
-				inClass = false
-			}
 		case c == '[':
-			inClass = true
-			if i+1 < len(src) && src[i+1] == ']' {
-				i++
+			end, _, err := classEnd(src, i)
+			if err != nil {
+				return nil, nil, err
 			}
+			if end < 0 {
+				return nil, nil, fmt.Errorf("missing ] for the class at offset %d", i)
+			}
+			i = end
 		case c == '(' && strings.HasPrefix(src[i:], "(?!") || c == '(' && strings.HasPrefix(src[i:], "(?="):
 			if depth > 0 {
 				return nil, nil, fmt.Errorf("lookahead inside a group at offset %d is not supported", i)
@@ -206,21 +208,20 @@ func splitLookaheads(src string) (parts []string, looks []lookahead, err error) 
 // closingParen finds the ')' matching the '(' at open.
 func closingParen(src string, open int) (int, error) {
 	depth := 0
-	inClass := false
 	for i := open; i < len(src); i++ {
 		c := src[i]
 		switch {
 		case c == '\\':
 			i++
-		case inClass:
-			if c == ']' {
-				inClass = false
-			}
 		case c == '[':
-			inClass = true
-			if i+1 < len(src) && src[i+1] == ']' {
-				i++
+			end, _, err := classEnd(src, i)
+			if err != nil {
+				return 0, err
 			}
+			if end < 0 {
+				return 0, fmt.Errorf("missing ] for the class at offset %d", i)
+			}
+			i = end
 		case c == '(':
 			depth++
 		case c == ')':
@@ -233,10 +234,15 @@ func closingParen(src string, open int) (int, error) {
 	return 0, fmt.Errorf("missing ) for the group at offset %d", open)
 }
 
-// compilePiece parses a piece of a pattern, lower-cases its ASCII letters so
-// that it can run on a lower-cased path, and compiles it anchored at the
-// start and, when full, at the end. It returns the parsed tree too.
+// compilePiece parses a piece of a pattern, folds its ASCII letters to
+// lower case so that it can run on a lower-cased path (foldNegatedClasses,
+// then lowerTree), and compiles it anchored at the start and, when full,
+// at the end. It returns the parsed tree too.
 func compilePiece(src string, full bool) (*regexp.Regexp, *syntax.Regexp, error) {
+	src, err := foldNegatedClasses(src)
+	if err != nil {
+		return nil, nil, err
+	}
 	tree, err := syntax.Parse(src, syntax.Perl)
 	if err != nil {
 		return nil, nil, err
@@ -254,7 +260,11 @@ func compilePiece(src string, full bool) (*regexp.Regexp, *syntax.Regexp, error)
 }
 
 // lowerTree turns ASCII upper-case letters in literals into lower case and
-// adds the lower-case counterpart of upper-case ranges in classes.
+// adds the lower-case counterpart of upper-case ranges in classes. That is
+// Java's ASCII case folding for every class that is not negated; a negated
+// class must be folded before it is negated, which foldNegatedClasses has
+// done in the source (the parsed tree no longer tells a negated class
+// apart).
 func lowerTree(re *syntax.Regexp) {
 	switch re.Op {
 	case syntax.OpLiteral:

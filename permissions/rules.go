@@ -103,6 +103,7 @@ type Policy struct {
 
 	decided decisionCache // recent answers, by lower-cased path and method
 	sent    sentCache     // Decide's recent answers, by path as sent
+	naive   naiveRules    // the reference matcher's rules, compiled on first use
 }
 
 // sentCache remembers Decide's answers for recent paths as the client sent
@@ -512,18 +513,4 @@ func (p *Policy) add(set []uint64, rules []int32, sig uint64) {
 			set[r/64] |= 1 << (r % 64)
 		}
 	}
-}
-
-// MatchNaive is Match done the slow, obvious way: every rule's regular
-// expression in order, on RE2. It exists to check Match and to measure it.
-func (p *Policy) MatchNaive(method, path string) int {
-	lower := LowerASCII(path)
-	m := methodBit(method)
-	for i := range p.rules {
-		c := &p.rules[i]
-		if c.methods.has(m, method) && c.pat.matchRE(lower) {
-			return i
-		}
-	}
-	return -1
 }

@@ -21,6 +21,7 @@ done <<'TARGETS'
 #                                      slower under the fuzzer's coverage)
 ./permissions   FuzzCanonicalize     40000
 ./permissions   FuzzCompileRegexp    100000
+./permissions   FuzzFolding          100000
 ./permissions   FuzzParseResources   100000
 ./permissions   FuzzParseUsers       100000
 ./caddyauth     FuzzParseBasic       30000
