@@ -424,7 +424,10 @@ func parseJWT(d *caddyfile.Dispenser) (*JWTValidator, error) {
 		case "roles_delimiter":
 			err = oneArg(d, &v.RolesDelimiter)
 		case "leeway":
-			err = durationArg(d, &v.Leeway)
+			var l caddy.Duration
+			if err = durationArgMin(d, &l, 0); err == nil {
+				v.Leeway = &l
+			}
 		case "refresh":
 			err = durationArg(d, &v.Refresh)
 		case "kid_cooldown":
@@ -511,13 +514,21 @@ func someArgs(d *caddyfile.Dispenser, out *[]string) error {
 
 // durationArg reads one positive duration.
 func durationArg(d *caddyfile.Dispenser, out *caddy.Duration) error {
+	return durationArgMin(d, out, 1)
+}
+
+// durationArgMin reads one duration of at least least (0 allows 0s).
+func durationArgMin(d *caddyfile.Dispenser, out *caddy.Duration, least time.Duration) error {
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
 	v, err := caddy.ParseDuration(s)
-	if err != nil || v <= 0 {
-		return d.Errf("%q is not a positive duration", s)
+	if err != nil || v < least {
+		if least > 0 {
+			return d.Errf("%q is not a positive duration", s)
+		}
+		return d.Errf("%q is not a duration of 0s or more", s)
 	}
 	*out = caddy.Duration(v)
 	return nil

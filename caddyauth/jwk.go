@@ -30,11 +30,13 @@ type verifyKey struct {
 type keySet []verifyKey
 
 // find returns the keys that may verify a token with this kid and alg.
-// A token without kid may use any key that fits its alg.
+// A kid is a hint (RFC 7515 section 4.1.4): a key that has one must match
+// the token's, and a key without one (a PEM key, say) is a candidate for
+// any token, with a kid or not. Every candidate must fit the alg.
 func (ks keySet) find(kid, alg string) []verifyKey {
 	var out []verifyKey
 	for _, k := range ks {
-		if kid != "" && k.kid != kid {
+		if k.kid != "" && k.kid != kid {
 			continue
 		}
 		if k.alg != "" && k.alg != alg {
@@ -45,16 +47,6 @@ func (ks keySet) find(kid, alg string) []verifyKey {
 		}
 	}
 	return out
-}
-
-// hasKid reports whether the set holds a key with this id.
-func (ks keySet) hasKid(kid string) bool {
-	for _, k := range ks {
-		if k.kid == kid {
-			return true
-		}
-	}
-	return false
 }
 
 // keyFits reports whether a key's type is the one an algorithm needs, so an

@@ -49,8 +49,9 @@ type JWTValidator struct {
 	// RolesDelimiter splits a string roles claim. Default: a comma; spaces
 	// around roles are trimmed.
 	RolesDelimiter string `json:"roles_delimiter,omitempty"`
-	// Leeway allows for clock skew on exp, nbf and iat. Default 30s.
-	Leeway caddy.Duration `json:"leeway,omitempty"`
+	// Leeway allows for clock skew on exp, nbf and iat. Default 30s; 0 is
+	// strict (an explicit 0 differs from leaving it out).
+	Leeway *caddy.Duration `json:"leeway,omitempty"`
 	// Refresh is how often a JWK set is fetched again when the endpoint's
 	// Cache-Control gives no max-age (max-age is kept between 5 minutes
 	// and 24 hours). Default 1h.
@@ -100,7 +101,7 @@ func (v *JWTValidator) provision(ctx caddy.Context, logger *zap.Logger) error {
 	if v.KidCooldown == 0 {
 		v.KidCooldown = caddy.Duration(30 * time.Second)
 	}
-	if v.Leeway < 0 || v.Refresh < 0 || v.KidCooldown < 0 {
+	if v.Leeway != nil && *v.Leeway < 0 || v.Refresh < 0 || v.KidCooldown < 0 {
 		return errors.New("durations must be positive")
 	}
 	repl := caddy.NewReplacer()
@@ -142,8 +143,9 @@ func (v *JWTValidator) provision(ctx caddy.Context, logger *zap.Logger) error {
 
 // setup builds the parser from the settings.
 func (v *JWTValidator) setup() error {
-	if v.Leeway == 0 {
-		v.Leeway = caddy.Duration(30 * time.Second)
+	if v.Leeway == nil {
+		d := caddy.Duration(30 * time.Second)
+		v.Leeway = &d
 	}
 	if v.UserClaim == "" {
 		v.UserClaim = "sub"
@@ -158,7 +160,7 @@ func (v *JWTValidator) setup() error {
 		jwt.WithValidMethods(v.Algorithms),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(time.Duration(v.Leeway)),
+		jwt.WithLeeway(time.Duration(*v.Leeway)),
 		jwt.WithStrictDecoding(),
 	}
 	if len(v.Audiences) > 0 {
@@ -199,7 +201,8 @@ func (v *JWTValidator) verify(tok string) (*tokenClaims, error) {
 		ks := v.keys
 		if v.remote != nil {
 			ks = v.remote.current()
-			if ks == nil || (kid != "" && !ks.hasKid(kid)) {
+			if ks == nil || len(ks.find(kid, alg)) == 0 {
+				// a new key (or the first set): fetch, at most once per cooldown
 				if v.remote.refetch() {
 					ks = v.remote.current()
 				}
