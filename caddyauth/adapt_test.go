@@ -178,19 +178,27 @@ func TestBearerConfigErrors(t *testing.T) {
 		{"roles_from nobody\nintrospect {\n endpoint http://x\n client_id x\n}", "roles_from must be"},
 	}
 	for _, c := range cases {
-		js, err := adaptRestAuth(t, "bearer {\n"+c.body+"\n}")
-		if err == nil {
-			cfg := `{"apps":{"http":{"servers":{"s":{"listen":[":0"],"routes":[{"handle":[` + js + `]}]}}}}}`
-			var config caddy.Config
-			if err = json.Unmarshal([]byte(cfg), &config); err != nil {
-				t.Fatal(err)
-			}
-			err = caddy.Validate(&config)
-		}
+		err := validateRestAuth(t, "bearer {\n"+c.body+"\n}")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want one containing %q", c.body, err, c.want)
 		}
 	}
+}
+
+// validateRestAuth adapts a rest_auth block and validates the config as
+// caddy validate does (every module provisioned, nothing started).
+func validateRestAuth(t *testing.T, body string) error {
+	t.Helper()
+	js, err := adaptRestAuth(t, body)
+	if err != nil {
+		return err
+	}
+	cfg := `{"apps":{"http":{"servers":{"s":{"listen":[":0"],"routes":[{"handle":[` + js + `]}]}}}}}`
+	var config caddy.Config
+	if err := json.Unmarshal([]byte(cfg), &config); err != nil {
+		t.Fatal(err)
+	}
+	return caddy.Validate(&config)
 }
 
 func TestAdaptClientCert(t *testing.T) {

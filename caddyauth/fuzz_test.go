@@ -81,7 +81,7 @@ func FuzzParseJWKSet(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ks, err := parseJWKSet(data)
+		ks, err := parseJWKSet(data, true)
 		if err != nil {
 			return
 		}

@@ -88,9 +88,11 @@ type jwk struct {
 }
 
 // parseJWKSet reads a JWK set ({"keys":[...]}) or a single JWK. Keys that
-// are not for signatures, of unknown types or too weak are skipped; an
+// are not for signatures, of unknown types or too weak are skipped, and so
+// are symmetric (oct) keys unless symmetric is set: a key set fetched from
+// a URL is public, and a published HMAC key would let anyone sign. An
 // error is returned when no key is left or the JSON is not a key set.
-func parseJWKSet(data []byte) (keySet, error) {
+func parseJWKSet(data []byte, symmetric bool) (keySet, error) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
@@ -107,6 +109,10 @@ func parseJWKSet(data []byte) (keySet, error) {
 		var j jwk
 		if err := json.Unmarshal(raw, &j); err != nil {
 			return nil, fmt.Errorf("key %d: %w", i, err)
+		}
+		if j.Kty == "oct" && !symmetric {
+			skipped = append(skipped, fmt.Sprintf("key %d (kid %q): a symmetric key from a URL is refused", i, j.Kid))
+			continue
 		}
 		k, err := j.publicKey()
 		if err != nil {
@@ -219,7 +225,7 @@ const minSecret = 32
 func parseKeyFile(data []byte) (keySet, error) {
 	trimmed := strings.TrimSpace(string(data))
 	if strings.HasPrefix(trimmed, "{") {
-		return parseJWKSet(data)
+		return parseJWKSet(data, true) // a local file may hold an HMAC key
 	}
 	var ks keySet
 	rest := data

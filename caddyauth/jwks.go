@@ -154,7 +154,7 @@ func (rk *remoteKeys) get() (time.Duration, error) {
 	if len(body) > jwksMaxBody {
 		return 0, errors.New("key set larger than 1 MiB")
 	}
-	ks, err := parseJWKSet(body)
+	ks, err := parseJWKSet(body, false)
 	if err != nil {
 		return 0, err
 	}

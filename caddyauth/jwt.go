@@ -88,7 +88,10 @@ func (v *JWTValidator) provision(ctx caddy.Context, logger *zap.Logger) error {
 			return fmt.Errorf("unknown or refused algorithm %q", a)
 		}
 		hmac := strings.HasPrefix(a, "HS")
-		if hmac != (v.Secret != "") && v.JWKSURL == "" {
+		switch {
+		case hmac && v.JWKSURL != "":
+			return fmt.Errorf("algorithm %s needs a secret: a key set from a URL is public, so its symmetric keys are never used", a)
+		case hmac != (v.Secret != "") && v.JWKSURL == "":
 			if hmac {
 				return fmt.Errorf("algorithm %s needs a secret", a)
 			}

@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,5 +66,15 @@ func TestReview3KeyWithoutKid(t *testing.T) {
 		{"leeway 0s: iat 5 s ahead", pemTok("k", "iat", now.Add(5*time.Second).Unix()), 401},
 	} {
 		h.expect(c.name, c.status, c.status == 200, h.status("GET", "/scim2/Users", A, bearer(c.tok)))
+	}
+}
+
+// TestReview13RemoteSymmetricKeys: a key set from a URL is public, so it
+// never supplies an HMAC key, and HS algorithms with jwks_url are refused
+// when the config loads.
+func TestReview13RemoteSymmetricKeys(t *testing.T) {
+	err := validateRestAuth(t, "bearer {\njwt {\n jwks_url https://idp.test/jwks\n audience api\n algorithms HS256\n}\n}")
+	if err == nil || !strings.Contains(err.Error(), "a key set from a URL is public") {
+		t.Fatalf("jwks_url with HS256: %v", err)
 	}
 }
