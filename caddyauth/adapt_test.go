@@ -164,16 +164,18 @@ func TestBearerConfigErrors(t *testing.T) {
 	rsaPEM := writeFile(t, dir, "rsa.pem", func() string { testKeys(); return pemPublic(t, &rsaKey.PublicKey) }())
 	priv := writeFile(t, dir, "priv.pem", "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIE0lCmAPWsyD5nNUcvAtCu0CK2X0BNhZxlHw/Dxc/K2A\n-----END PRIVATE KEY-----\n")
 	cases := []struct{ body, want string }{
-		{"jwt {\n key " + rsaPEM + "\n}", "algorithms is required"},
+		{"jwt {\n key " + rsaPEM + "\n audience api\n}", "algorithms is required"},
+		{"jwt {\n key " + rsaPEM + "\n algorithms RS256\n}", "audience is required"},
+		{"jwt {\n key " + rsaPEM + "\n algorithms RS256\n audience any\n audience api\n}", "not both"},
 		{"jwt {\n key " + rsaPEM + "\n secret 0123456789abcdef0123456789abcdef\n algorithms RS256\n}", "exactly one of"},
-		{"jwt {\n secret short\n algorithms HS256\n}", "at least 32 bytes"},
-		{"jwt {\n key " + rsaPEM + "\n algorithms HS256\n}", "needs a secret"},
-		{"jwt {\n secret 0123456789abcdef0123456789abcdef\n algorithms RS256\n}", "needs a public key"},
-		{"jwt {\n key " + rsaPEM + "\n algorithms none\n}", `refused algorithm "none"`},
-		{"jwt {\n key " + rsaPEM + "\n algorithms ES256\n}", "fits none of the algorithms"},
-		{"jwt {\n key " + priv + "\n algorithms EdDSA\n}", "never give a private key"},
-		{"jwt {\n jwks_url ftp://x\n algorithms RS256\n}", "not an http(s) URL"},
-		{"jwt {\n key " + rsaPEM + "\n algorithms RS256\n}\njwt {\n key " + rsaPEM + "\n algorithms RS256\n issuer x\n}", "each needs its issuer"},
+		{"jwt {\n secret short\n algorithms HS256\n audience any\n}", "at least 32 bytes"},
+		{"jwt {\n key " + rsaPEM + "\n algorithms HS256\n audience any\n}", "needs a secret"},
+		{"jwt {\n secret 0123456789abcdef0123456789abcdef\n algorithms RS256\n audience any\n}", "needs a public key"},
+		{"jwt {\n key " + rsaPEM + "\n algorithms none\n audience any\n}", `refused algorithm "none"`},
+		{"jwt {\n key " + rsaPEM + "\n algorithms ES256\n audience any\n}", "fits none of the algorithms"},
+		{"jwt {\n key " + priv + "\n algorithms EdDSA\n audience any\n}", "never give a private key"},
+		{"jwt {\n jwks_url ftp://x\n algorithms RS256\n audience any\n}", "not an http(s) URL"},
+		{"jwt {\n key " + rsaPEM + "\n algorithms RS256\n audience any\n}\njwt {\n key " + rsaPEM + "\n algorithms RS256\n issuer x\n audience any\n}", "each needs its issuer"},
 		{"introspect {\n client_id x\n}", "endpoint is required"},
 		{"roles_from nobody\nintrospect {\n endpoint http://x\n client_id x\n}", "roles_from must be"},
 	}

@@ -55,8 +55,12 @@ type Basic struct {
 	// ThrottleFailures; -1 turns it off. While it holds, the user's good
 	// password gets 429 too: that is the price of stopping the guessing.
 	ThrottleUserFailures int `json:"throttle_user_failures,omitempty"`
+	// ThrottleIPv6Prefix is the prefix length by which IPv6 clients are
+	// counted (one subscriber usually holds a whole /64). Default 64; 128
+	// counts each address.
+	ThrottleIPv6Prefix int `json:"throttle_ipv6_prefix,omitempty"`
 
-	pair, addr, user *throttle
+	limits *failureLimits
 }
 
 // CaddyModule returns the Caddy module information.
@@ -78,21 +82,18 @@ func (b *Basic) Provision(ctx caddy.Context) error {
 	if b.ThrottleWindow == 0 {
 		b.ThrottleWindow = caddy.Duration(time.Minute)
 	}
-	w := time.Duration(b.ThrottleWindow)
+	if b.ThrottleIPv6Prefix == 0 {
+		b.ThrottleIPv6Prefix = 64
+	}
 	if b.ThrottleFailures > 0 {
-		b.pair = sharedThrottle("pair", b.ThrottleFailures, w)
 		if b.ThrottleAddressFailures == 0 {
 			b.ThrottleAddressFailures = 10 * b.ThrottleFailures
 		}
 		if b.ThrottleUserFailures == 0 {
 			b.ThrottleUserFailures = 10 * b.ThrottleFailures
 		}
-		if b.ThrottleAddressFailures > 0 {
-			b.addr = sharedThrottle("addr", b.ThrottleAddressFailures, w)
-		}
-		if b.ThrottleUserFailures > 0 {
-			b.user = sharedThrottle("user", b.ThrottleUserFailures, w)
-		}
+		b.limits = newFailureLimits(b.ThrottleFailures, b.ThrottleAddressFailures, b.ThrottleUserFailures,
+			time.Duration(b.ThrottleWindow), b.ThrottleIPv6Prefix)
 	}
 	return nil
 }
@@ -104,6 +105,9 @@ func (b *Basic) Validate() error {
 	}
 	if b.ThrottleFailures < -1 || b.ThrottleWindow < 0 || b.ThrottleAddressFailures < -1 || b.ThrottleUserFailures < -1 {
 		return fmt.Errorf("basic: throttle must be positive")
+	}
+	if b.ThrottleIPv6Prefix < 0 || b.ThrottleIPv6Prefix > 128 {
+		return fmt.Errorf("basic: throttle_ipv6_prefix must be 1 to 128, not %d", b.ThrottleIPv6Prefix)
 	}
 	return nil
 }
@@ -131,14 +135,14 @@ func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 	if !ok {
 		return nil, deny("cred.malformed")
 	}
-	if b.mayBeThrottled() {
-		if wait := b.throttled(string(u), clientIP(r)); wait > 0 {
+	if b.limits.active() {
+		if wait := b.limits.wait(string(u), clientIP(r)); wait > 0 {
 			return nil, &Denial{Status: http.StatusTooManyRequests, Reason: "basic.throttled", RetryAfter: wait}
 		}
 	}
 	acct, known := s.users[string(u)]
 	if !known {
-		acct = s.fake
+		acct = s.fakes.pick(string(u))
 	}
 	var key [32]byte
 	if known {
@@ -169,46 +173,12 @@ func (b *Basic) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 		return nil, fmt.Errorf("checking password: %w", err)
 	}
 	if !good || !known {
-		b.failed(user, clientIP(r))
+		b.limits.fail(user, clientIP(r))
 		return nil, deny("basic.invalid")
 	}
 	s.cache.add(key)
 	acct.remember(key)
 	return acct.basic, nil
-}
-
-// mayBeThrottled is false while no throttle holds any failure, which is
-// the usual case, so a good request does not build throttle keys.
-func (b *Basic) mayBeThrottled() bool {
-	return b.pair != nil && b.pair.active() || b.addr != nil && b.addr.active() || b.user != nil && b.user.active()
-}
-
-// throttled returns how long a user name from an address must wait: the
-// longest of its per-pair, per-address and per-user blocks.
-func (b *Basic) throttled(user, ip string) time.Duration {
-	var wait time.Duration
-	if b.pair != nil {
-		wait = max(wait, b.pair.blocked(user+"\x00"+ip))
-	}
-	if b.addr != nil {
-		wait = max(wait, b.addr.blocked(ip))
-	}
-	if b.user != nil {
-		wait = max(wait, b.user.blocked(user))
-	}
-	return wait
-}
-
-func (b *Basic) failed(user, ip string) {
-	if b.pair != nil {
-		b.pair.fail(user + "\x00" + ip)
-	}
-	if b.addr != nil {
-		b.addr.fail(ip)
-	}
-	if b.user != nil {
-		b.user.fail(user)
-	}
 }
 
 // compare checks a password with Caddy's comparers. bcrypt looks at only 72
@@ -257,7 +227,7 @@ func decodeBasic(v string, buf []byte) (user, pass []byte, ok bool) {
 	}
 	raw := buf[:n]
 	i := bytes.IndexByte(raw, ':')
-	if i <= 0 || i == len(raw)-1 || len(raw)-i-1 > maxPassword || !utf8.Valid(raw) {
+	if i <= 0 || i > maxName || i == len(raw)-1 || len(raw)-i-1 > maxPassword || !utf8.Valid(raw) {
 		return nil, nil, false
 	}
 	for _, c := range raw {
@@ -345,6 +315,7 @@ func clientIP(r *http.Request) string {
 //		throttle <failures> <window>   # per user and address; or: throttle off
 //		throttle_address <failures>|off # per address, all users (default 10x)
 //		throttle_user <failures>|off    # per user, all addresses (default 10x)
+//		throttle_ipv6_prefix <bits>     # IPv6 clients counted per prefix (default 64)
 //	}]
 func (b *Basic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // handler name
@@ -376,6 +347,15 @@ func (b *Basic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("throttle: bad window %q", args[1])
 			}
 			b.ThrottleFailures, b.ThrottleWindow = n, caddy.Duration(w)
+		case "throttle_ipv6_prefix":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(d.Val())
+			if err != nil || n < 1 || n > 128 {
+				return d.Errf("throttle_ipv6_prefix: a prefix length from 1 to 128, not %q", d.Val())
+			}
+			b.ThrottleIPv6Prefix = n
 		case "throttle_address", "throttle_user":
 			opt := d.Val()
 			if !d.NextArg() {

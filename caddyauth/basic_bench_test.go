@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -94,4 +95,61 @@ func BenchmarkUnknownVsWrongPassword(b *testing.B) {
 	b.ReportMetric(mu, "unknown-ms")
 	b.ReportMetric(mw, "wrong-ms")
 	b.ReportMetric(mu/mw, "ratio")
+}
+
+// BenchmarkUnknownMixedCosts: a store whose users have two bcrypt costs
+// (three at 9, one at 11, as after a cost increase that reached one user
+// so far). An unknown name is checked against one of the two, in
+// proportion, so the time of a wrong password does not tell a real user
+// from an unknown name: it reports the median refusal time of each real
+// user class, of the unknown names that cost the same, and the share of
+// unknown names at the high cost (0.25 matches the users):
+//
+//	go test ./caddyauth -run '^$' -bench UnknownMixedCosts -benchtime 200x
+func BenchmarkUnknownMixedCosts(b *testing.B) {
+	users := &permissions.Users{}
+	for i, cost := range []int{9, 9, 9, 11} {
+		h, err := bcrypt.GenerateFromPassword([]byte("pw"), cost)
+		if err != nil {
+			b.Fatal(err)
+		}
+		users.Users = append(users.Users, permissions.User{Name: "user" + strconv.Itoa(i), Hash: string(h)})
+	}
+	s, err := newStore(nil, users, permissions.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := &Basic{Realm: "r", ThrottleFailures: -1}
+	refuse := func(user string) time.Duration {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":guess")))
+		t0 := time.Now()
+		if _, err := a.Authenticate(r, s); err == nil {
+			b.Fatal("a wrong password passed")
+		}
+		return time.Since(t0)
+	}
+	var low, high, unknownLow, unknownHigh []time.Duration
+	for i := 0; i < b.N; i++ {
+		low = append(low, refuse("user0"))
+		high = append(high, refuse("user3"))
+		name := "nobody" + strconv.Itoa(i)
+		if d := refuse(name); s.fakes.pick(name).params.Cost == 11 {
+			unknownHigh = append(unknownHigh, d)
+		} else {
+			unknownLow = append(unknownLow, d)
+		}
+	}
+	med := func(d []time.Duration) float64 {
+		if len(d) == 0 {
+			return 0
+		}
+		slices.Sort(d)
+		return float64(d[len(d)/2]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(med(low), "user-cost9-ms")
+	b.ReportMetric(med(unknownLow), "unknown-cost9-ms")
+	b.ReportMetric(med(high), "user-cost11-ms")
+	b.ReportMetric(med(unknownHigh), "unknown-cost11-ms")
+	b.ReportMetric(float64(len(unknownHigh))/float64(b.N), "unknown-high-share")
 }

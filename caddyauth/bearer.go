@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,10 @@ type Bearer struct {
 	// running in this Caddy (checked in process, revocations included).
 	// It is on by default when neither jwt nor introspect is configured.
 	Builtin bool `json:"builtin,omitempty"`
+	// Audiences are the aud values a built-in token must hold one of.
+	// Default: the audiences its oauth2_server issues for (its audience
+	// setting, which defaults to its issuer).
+	Audiences []string `json:"audiences,omitempty"`
 	// RolesFrom is where a token principal's roles come from: "both" (the
 	// default: the token's roles claim and the user store), "token" or
 	// "store". Introspected tokens have store roles only.
@@ -161,7 +166,7 @@ func (b *Bearer) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 	key := tokenKey(tok)
 	// a cached token passed validToken when it was first seen, so only a
 	// miss needs the character check
-	if e := b.cache.get(key, now); e != nil {
+	if e := b.cache.get(key, now); e != nil && (e.claims == nil || !e.claims.stale()) {
 		metrics.bearerHit.Inc()
 		if e.denial != nil {
 			return nil, e.denial
@@ -185,12 +190,17 @@ func (b *Bearer) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 	}
 	switch {
 	case builtin != nil:
+		gen := builtin.ring.generation()
 		ac, err := builtin.verify(tok)
+		if err == nil && !audienceHeld(ac.Audience, b.builtinAudiences(builtin)) {
+			err = deny("bearer.invalid")
+		}
 		if err != nil {
+			b.rememberRefusal(key, err, now)
 			return nil, err
 		}
-		tc := &tokenClaims{user: ac.Subject, scopes: strings.Fields(ac.Scope), exp: ac.ExpiresAt.Time,
-			issuer: builtin, jti: ac.ID, sid: ac.Family}
+		tc := &tokenClaims{user: ac.Subject, client: ac.clientToken(), scopes: strings.Fields(ac.Scope), exp: ac.ExpiresAt.Time,
+			issuer: builtin, jti: ac.ID, sid: ac.Family, src: &builtin.ring, gen: gen}
 		e = &tokenEntry{claims: tc, expires: tc.exp}
 	case len(b.JWT) > 0 && jwtShaped:
 		v := b.validatorFor(tok)
@@ -219,6 +229,24 @@ func (b *Bearer) Authenticate(r *http.Request, s *Store) (*Principal, error) {
 		return nil, e.denial
 	}
 	return b.principal(e, s), nil
+}
+
+// builtinAudiences are the audiences a built-in token must hold one of.
+func (b *Bearer) builtinAudiences(o *oauthIssuer) []string {
+	if len(b.Audiences) > 0 {
+		return b.Audiences
+	}
+	return o.audience
+}
+
+// audienceHeld reports whether a token's aud holds one of the wanted.
+func audienceHeld(aud, want []string) bool {
+	for _, a := range aud {
+		if slices.Contains(want, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // negativeTTL is how long a refused JWT is answered from the cache: a
@@ -262,12 +290,17 @@ func (b *Bearer) principal(e *tokenEntry, s *Store) *Principal {
 	tc := e.claims
 	roles := tc.roles
 	if b.RolesFrom != "token" {
-		if extra := s.UserRoles(tc.user); len(extra) > 0 {
+		// a client's own token takes the client's roles, never a user's
+		extra := s.UserRoles(tc.user)
+		if tc.client {
+			extra = s.ClientRoles(tc.user)
+		}
+		if len(extra) > 0 {
 			roles = append(append([]string(nil), roles...), extra...)
 		}
 	}
 	p := newPrincipal(&Principal{User: tc.user, AuthMethod: "bearer", Roles: roles, Scopes: tc.scopes, Token: true,
-		roles: s.Policy.Roles(roles), known: true})
+		Client: tc.client, roles: s.Policy.Roles(roles), known: true})
 	e.derived.Store(&derivedPrincipal{store: s, p: p})
 	return p
 }
@@ -313,12 +346,13 @@ var b64tokenByte = func() (t [256]bool) {
 //
 //	bearer [{
 //		builtin                  # trust this Caddy's oauth2_server (default without jwt/introspect)
+//		audience <aud>...        # built-in tokens: default the oauth2_server's audience
 //		realm <realm>
 //		roles_from both|token|store
 //		cache_size <n>|off
 //		jwt {
 //			issuer <iss>...
-//			audience <aud>...
+//			audience <aud>... | any
 //			jwks_url <url> | key <file> | secret <value>
 //			algorithms <alg>...
 //			typ <typ>...
@@ -379,6 +413,10 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			b.Builtin = true
+		case "audience":
+			if err := someArgs(d, &b.Audiences); err != nil {
+				return err
+			}
 		case "introspect":
 			if b.Introspect != nil {
 				return d.Err("introspect given twice")
@@ -406,7 +444,14 @@ func parseJWT(d *caddyfile.Dispenser) (*JWTValidator, error) {
 		case "issuer":
 			err = someArgs(d, &v.Issuers)
 		case "audience":
-			err = someArgs(d, &v.Audiences)
+			var auds []string
+			if err = someArgs(d, &auds); err == nil {
+				if len(auds) == 1 && auds[0] == "any" {
+					v.AnyAudience = true
+				} else {
+					v.Audiences = append(v.Audiences, auds...)
+				}
+			}
 		case "jwks_url":
 			err = oneArg(d, &v.JWKSURL)
 		case "key":

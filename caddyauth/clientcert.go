@@ -48,6 +48,8 @@ type ClientCert struct {
 	// TrustedClient: in header mode, the CNs of clients that may name a
 	// user. Required in header mode.
 	TrustedClient []string `json:"trusted_client,omitempty"`
+	// Realm goes in the 401 challenge. Default: "restricted".
+	Realm string `json:"realm,omitempty"`
 
 	logger     *zap.Logger
 	warnOnce   *sync.Once
@@ -110,6 +112,9 @@ func (c *ClientCert) Provision(ctx caddy.Context) error {
 	if c.Username == "" {
 		c.Username = "cn"
 	}
+	if c.Realm == "" {
+		c.Realm = "restricted"
+	}
 	if c.Username == "header" && c.Header == "" {
 		c.Header = "WSO2-Identity-User"
 	}
@@ -119,6 +124,9 @@ func (c *ClientCert) Provision(ctx caddy.Context) error {
 
 // Validate checks the settings.
 func (c *ClientCert) Validate() error {
+	if strings.ContainsAny(c.Realm, "\"\\\r\n") {
+		return errors.New("client_cert: realm must not contain quotes, backslashes or line breaks")
+	}
 	switch c.Username {
 	case "cn":
 		if c.Header != "" || len(c.TrustedClient) > 0 {
@@ -151,9 +159,14 @@ func (*ClientCert) Present(r *http.Request) bool {
 	return r.TLS != nil && len(r.TLS.PeerCertificates) > 0
 }
 
-// Challenge: TLS client authentication has no HTTP challenge scheme; the
-// 401 carries none for it.
-func (*ClientCert) Challenge(error) string { return "" }
+// Challenge: TLS client authentication has no registered HTTP scheme, but
+// every 401 must carry a challenge (RFC 7235 section 3.1), so the
+// handler's WSO2 name serves as one: ClientCertificate realm="...". A
+// client that can only authenticate with a certificate learns that it
+// must present one in the TLS handshake.
+func (c *ClientCert) Challenge(error) string {
+	return `ClientCertificate realm="` + c.Realm + `"`
+}
 
 // StripHeaders names the request fields that the handler deletes before
 // passing a request on: the header-mode user field.
@@ -228,6 +241,7 @@ func validUser(u string) bool {
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
 //
 //	client_cert [{
+//		realm <realm>
 //		username cn | header [<field>]
 //		trusted_issuer_cn <cn>...
 //		trusted_client <cn>...
@@ -253,6 +267,10 @@ func (c *ClientCert) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			default:
 				return d.Err("username: cn, or header [<field>]")
+			}
+		case "realm":
+			if err := oneArg(d, &c.Realm); err != nil {
+				return err
 			}
 		case "trusted_issuer_cn":
 			if err := cnArgs(d, &c.TrustedIssuerCN); err != nil {

@@ -125,6 +125,7 @@ type introspection struct {
 	TokenType string          `json:"token_type"`
 	Username  string          `json:"username"`
 	Sub       string          `json:"sub"`
+	ClientID  string          `json:"client_id"`
 	Scope     string          `json:"scope"`
 	Exp       json.RawMessage `json:"exp"`
 }
@@ -178,7 +179,10 @@ func (in *Introspector) call(tok string) (*tokenEntry, error) {
 		negative.denial = deny("bearer.no_subject")
 		return negative, nil
 	}
-	tc := &tokenClaims{user: user, scopes: strings.Fields(ans.Scope)}
+	// a token with no username whose subject is its client is the
+	// client's own: it never takes a same-named user's roles
+	client := ans.Username == "" && ans.ClientID != "" && ans.ClientID == ans.Sub
+	tc := &tokenClaims{user: user, client: client, scopes: strings.Fields(ans.Scope)}
 	expires := now.Add(time.Duration(in.CacheTTL))
 	if len(ans.Exp) > 0 && string(ans.Exp) != "null" {
 		var exp float64

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -46,6 +47,24 @@ func (ks keySet) find(kid, alg string) []verifyKey {
 			out = append(out, k)
 		}
 	}
+	return out
+}
+
+// fingerprint is a digest of the keys, their ids and algs: two fetches
+// of the same set have the same one.
+func (ks keySet) fingerprint() [32]byte {
+	h := sha256.New()
+	for _, k := range ks {
+		fmt.Fprintf(h, "%q %q ", k.kid, k.alg)
+		if der, err := x509.MarshalPKIXPublicKey(k.key); err == nil {
+			h.Write(der)
+		} else if b, ok := k.key.([]byte); ok {
+			h.Write(b)
+		}
+		h.Write([]byte{'\n'})
+	}
+	var out [32]byte
+	h.Sum(out[:0])
 	return out
 }
 

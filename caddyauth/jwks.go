@@ -40,6 +40,8 @@ type remoteKeys struct {
 	logger   *zap.Logger
 
 	keys atomic.Pointer[keySet]
+	gen  atomic.Uint64 // counts changes of keys (keySource)
+	sum  [32]byte      // the current set's fingerprint, under fetchMu
 
 	fetchMu     sync.Mutex   // one fetch at a time
 	lastRefetch atomic.Int64 // when a token last caused a fetch
@@ -159,8 +161,15 @@ func (rk *remoteKeys) get() (time.Duration, error) {
 		return 0, err
 	}
 	rk.keys.Store(&ks)
+	if sum := ks.fingerprint(); sum != rk.sum {
+		rk.sum = sum
+		rk.gen.Add(1)
+	}
 	return cacheLifetime(resp.Header.Get("Cache-Control"), rk.refresh), nil
 }
+
+// generation counts the changes of the set.
+func (rk *remoteKeys) generation() uint64 { return rk.gen.Load() }
 
 // cacheLifetime reads max-age from Cache-Control and keeps it within
 // bounds; without one it is def.

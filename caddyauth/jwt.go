@@ -23,8 +23,13 @@ type JWTValidator struct {
 	// Issuers are the accepted iss values; empty accepts any issuer (and
 	// then this validator only fits when it is the only one).
 	Issuers []string `json:"issuers,omitempty"`
-	// Audiences: when set, the token's aud must contain one of them.
+	// Audiences: the token's aud must contain one of them. Required
+	// (RFC 9068 section 4: a resource server checks that a token was
+	// meant for it) unless AnyAudience is set.
 	Audiences []string `json:"audiences,omitempty"`
+	// AnyAudience accepts a token for any audience, in so many words
+	// (audience any in the Caddyfile).
+	AnyAudience bool `json:"any_audience,omitempty"`
 	// JWKSURL is a JWK set URL, fetched in the background and refreshed.
 	JWKSURL string `json:"jwks_url,omitempty"`
 	// KeyFile is a file with PEM public keys or certificates (RSA, ECDSA,
@@ -82,6 +87,14 @@ func (v *JWTValidator) provision(ctx caddy.Context, logger *zap.Logger) error {
 	}
 	if len(v.Algorithms) == 0 {
 		return errors.New("algorithms is required (for example: algorithms RS256)")
+	}
+	if len(v.Audiences) == 0 && !v.AnyAudience {
+		return errors.New("audience is required: a resource server must check that a token was meant for it (RFC 9068 section 4), " +
+			"and without it a token the issuer made for any other API, or an ID token, would pass; " +
+			"give the audiences this API accepts, or write \"audience any\" to accept every audience")
+	}
+	if len(v.Audiences) > 0 && v.AnyAudience {
+		return errors.New("audience: give audiences or any, not both")
 	}
 	for _, a := range v.Algorithms {
 		if !slices.Contains(knownAlgs, a) {
@@ -187,6 +200,10 @@ var errNoKeys = errors.New("no JWT keys available yet")
 // verify checks a token and returns its claims, a *Denial for a bad token,
 // or errNoKeys.
 func (v *JWTValidator) verify(tok string) (*tokenClaims, error) {
+	var gen uint64
+	if v.remote != nil {
+		gen = v.remote.generation() // before the keys are read: a change meanwhile makes the entry stale
+	}
 	var noKeys bool
 	claims := jwt.MapClaims{}
 	_, err := v.parser.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
@@ -237,7 +254,11 @@ func (v *JWTValidator) verify(tok string) (*tokenClaims, error) {
 		}
 		return nil, deny("bearer.invalid")
 	}
-	return v.claims(claims)
+	tc, err := v.claims(claims)
+	if err == nil && v.remote != nil {
+		tc.src, tc.gen = v.remote, gen
+	}
+	return tc, err
 }
 
 // claims reads the user, roles, scopes and expiry of a verified token.
@@ -256,7 +277,7 @@ func (v *JWTValidator) claims(c jwt.MapClaims) (*tokenClaims, error) {
 	if err != nil || exp == nil {
 		return nil, deny("bearer.invalid")
 	}
-	tc := &tokenClaims{user: user, exp: exp.Time}
+	tc := &tokenClaims{user: user, exp: exp.Time, client: clientClaims(c, user)}
 	tc.roles = stringsClaim(lookupClaim(c, v.RolesClaim), v.RolesDelimiter)
 	if s, ok := c["scope"].(string); ok {
 		tc.scopes = strings.Fields(s)
@@ -264,6 +285,23 @@ func (v *JWTValidator) claims(c jwt.MapClaims) (*tokenClaims, error) {
 		tc.scopes = stringsClaim(c["scp"], " ")
 	}
 	return tc, nil
+}
+
+// clientClaims reports whether a token is a client's own, with no user
+// (client credentials): its gty says so (Auth0 writes client-credentials),
+// or its client_id or azp is its user. Such a token never takes the store
+// roles of a user who happens to share the client's name.
+func clientClaims(c jwt.MapClaims, user string) bool {
+	switch c["gty"] {
+	case "client_credentials", "client-credentials":
+		return true
+	}
+	for _, k := range []string{"client_id", "azp"} {
+		if id, _ := c[k].(string); id != "" && id == user {
+			return true
+		}
+	}
+	return false
 }
 
 // typeAllowed compares a typ header with an allow-list, ignoring case and

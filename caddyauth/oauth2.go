@@ -2,6 +2,8 @@ package caddyauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,17 +64,31 @@ type TokenService struct {
 	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
 	// Algorithm signs access tokens: ES256 (default) or EdDSA.
 	Algorithm string `json:"algorithm,omitempty"`
-	// ThrottleFailures bounds failed client authentications (and password
-	// grant failures) per name and client address per minute. Default 10.
+	// ThrottleFailures bounds failed client authentications and password
+	// grant failures per name (a user, or a client id) and client address
+	// in ThrottleWindow. Default 10; -1 turns throttling off. The counts
+	// for a user are the ones Basic keeps: failures on either path count
+	// on both.
 	ThrottleFailures int `json:"throttle_failures,omitempty"`
+	// ThrottleWindow is the window's length. Default 1m.
+	ThrottleWindow caddy.Duration `json:"throttle_window,omitempty"`
+	// ThrottleAddressFailures bounds failures from one client address
+	// across names. Default ten times ThrottleFailures; -1 turns it off.
+	ThrottleAddressFailures int `json:"throttle_address_failures,omitempty"`
+	// ThrottleUserFailures bounds failures for one name across addresses.
+	// Default ten times ThrottleFailures; -1 turns it off.
+	ThrottleUserFailures int `json:"throttle_user_failures,omitempty"`
+	// ThrottleIPv6Prefix is the prefix length by which IPv6 clients are
+	// counted. Default 64.
+	ThrottleIPv6Prefix int `json:"throttle_ipv6_prefix,omitempty"`
 
-	iss      *oauthIssuer
-	poolKey  string
-	store    *Store
-	clients  map[string]*client
-	fake     *account
-	throttle *throttle
-	logger   *zap.Logger
+	iss         *oauthIssuer
+	poolKey     string
+	store       *Store
+	clients     map[string]*client
+	clientFakes *standIns // what an unknown client id is checked against
+	limits      *failureLimits
+	logger      *zap.Logger
 }
 
 type client struct {
@@ -113,6 +129,25 @@ func (t *TokenService) Provision(ctx caddy.Context) error {
 	if t.ThrottleFailures == 0 {
 		t.ThrottleFailures = 10
 	}
+	if t.ThrottleWindow == 0 {
+		t.ThrottleWindow = caddy.Duration(time.Minute)
+	}
+	if t.ThrottleIPv6Prefix == 0 {
+		t.ThrottleIPv6Prefix = 64
+	}
+	if t.ThrottleFailures > 0 {
+		if t.ThrottleAddressFailures == 0 {
+			t.ThrottleAddressFailures = 10 * t.ThrottleFailures
+		}
+		if t.ThrottleUserFailures == 0 {
+			t.ThrottleUserFailures = 10 * t.ThrottleFailures
+		}
+		t.limits = newFailureLimits(t.ThrottleFailures, t.ThrottleAddressFailures, t.ThrottleUserFailures,
+			time.Duration(t.ThrottleWindow), t.ThrottleIPv6Prefix)
+	}
+	if t.ThrottleWindow < 0 || t.ThrottleIPv6Prefix < 0 || t.ThrottleIPv6Prefix > 128 {
+		return errors.New("oauth2_server: throttle_window must be positive and throttle_ipv6_prefix 1 to 128")
+	}
 	if t.AccessTTL < 0 || t.RefreshTTL < 0 || t.KeyRotation < caddy.Duration(time.Minute) {
 		return errors.New("oauth2_server: lifetimes must be positive and key_rotation at least 1m")
 	}
@@ -124,27 +159,20 @@ func (t *TokenService) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("oauth2_server: %w", err)
 	}
 	t.clients = map[string]*client{}
+	var params []permissions.HashParams
 	for _, c := range t.store.Users.Clients {
-		params, err := permissions.ParseHash(c.Hash)
+		p, err := permissions.ParseHash(c.Hash)
 		if err != nil {
 			return fmt.Errorf("oauth2_server: %s: %w", c.Source, err)
 		}
-		t.clients[c.ID] = &client{Client: c, acct: &account{name: c.ID, hash: []byte(c.Hash), params: params}}
+		params = append(params, p)
+		t.clients[c.ID] = &client{Client: c, acct: &account{name: c.ID, hash: []byte(c.Hash), params: p}}
 	}
-	t.fake = t.store.fake
-	if len(t.clients) > 0 {
-		// unknown clients cost what a wrong secret costs
-		for _, c := range t.clients {
-			if f, err := fakeHash(c.acct.params); err == nil {
-				t.fake = &account{hash: f, params: c.acct.params}
-			}
-			break
-		}
+	// unknown clients cost what a wrong secret costs
+	if t.clientFakes, err = newStandIns(params); err != nil {
+		return fmt.Errorf("oauth2_server: %w", err)
 	}
-	if t.ThrottleFailures > 0 {
-		t.throttle = sharedThrottle("oauth2", t.ThrottleFailures, time.Minute)
-	}
-	t.iss, t.poolKey, err = loadIssuer(ctx, t.Issuer, t.Algorithm, time.Duration(t.AccessTTL), time.Duration(t.KeyRotation))
+	t.iss, t.poolKey, err = loadIssuer(ctx, t.Issuer, t.Algorithm, t.Audience, time.Duration(t.AccessTTL), time.Duration(t.KeyRotation))
 	if err != nil {
 		return fmt.Errorf("oauth2_server: %w", err)
 	}
@@ -161,14 +189,22 @@ func (t *TokenService) Cleanup() error {
 
 // oauthError is an RFC 6749 section 5.2 error.
 type oauthError struct {
-	status int
-	code   string
-	desc   string
+	status     int
+	code       string
+	desc       string
+	retryAfter time.Duration // for 429
 }
 
 func (e *oauthError) Error() string { return e.code + ": " + e.desc }
 
-func oerr(status int, code, desc string) *oauthError { return &oauthError{status, code, desc} }
+func oerr(status int, code, desc string) *oauthError {
+	return &oauthError{status: status, code: code, desc: desc}
+}
+
+// throttled is the answer for a name and address that must wait.
+func throttled(code string, wait time.Duration) *oauthError {
+	return &oauthError{status: http.StatusTooManyRequests, code: code, desc: "too many failed attempts; try again later", retryAfter: wait}
+}
 
 // ServeHTTP answers the service's endpoints and passes anything else on.
 func (t *TokenService) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
@@ -220,7 +256,9 @@ func (t *TokenService) ServeHTTP(w http.ResponseWriter, r *http.Request, next ca
 	case "introspect":
 		return writeOAuthJSON(w, http.StatusOK, t.introspect(r.Context(), r.PostForm.Get("token")))
 	default: // revoke
-		t.revoke(r.Context(), c, r.PostForm.Get("token"))
+		if oe := t.revoke(r.Context(), c, r.PostForm.Get("token")); oe != nil {
+			return t.fail(w, r, oe, c.ID)
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 		return nil
@@ -252,19 +290,21 @@ func (t *TokenService) authenticateClient(r *http.Request) (*client, *oauthError
 	default:
 		return nil, invalid
 	}
-	if id == "" || secret == "" || len(id) > 256 || len(secret) > maxPassword {
+	if id == "" || secret == "" || len(id) > maxName || len(secret) > maxPassword {
 		return nil, invalid
 	}
-	tkey := "client\x00" + id + "\x00" + clientIP(r)
-	if t.throttle != nil && t.throttle.blocked(tkey) > 0 {
-		return nil, oerr(http.StatusTooManyRequests, "invalid_client", "too many failed attempts; try again later")
+	name, ip := clientName(id), clientIP(r)
+	if t.limits.active() {
+		if wait := t.limits.wait(name, ip); wait > 0 {
+			return nil, throttled("invalid_client", wait)
+		}
 	}
 	c, known := t.clients[id]
-	acct := t.fake
+	acct := t.clientFakes.pick(id)
 	if known {
 		acct = c.acct
 	}
-	if oe := t.checkSecret(acct, known, secret, tkey, invalid); oe != nil {
+	if oe := t.checkSecret(acct, known, secret, name, ip, invalid); oe != nil {
 		return nil, oe
 	}
 	return c, nil
@@ -272,8 +312,9 @@ func (t *TokenService) authenticateClient(r *http.Request) (*client, *oauthError
 
 // checkSecret compares a secret with an account's hash (a stand-in's for
 // an unknown name, so both cost the same) in a bounded hashing slot, and
-// counts a failure against tkey. It returns fail when the secret is wrong.
-func (t *TokenService) checkSecret(acct *account, known bool, secret, tkey string, fail *oauthError) *oauthError {
+// counts a failure for the name and address. It returns fail when the
+// secret is wrong.
+func (t *TokenService) checkSecret(acct *account, known bool, secret, name, ip string, fail *oauthError) *oauthError {
 	release, ok := acquireHashSlot()
 	if !ok {
 		return oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "busy; try again")
@@ -281,9 +322,7 @@ func (t *TokenService) checkSecret(acct *account, known bool, secret, tkey strin
 	good, err := compare(acct, secret)
 	release()
 	if err != nil || !good || !known {
-		if t.throttle != nil {
-			t.throttle.fail(tkey)
-		}
+		t.limits.fail(name, ip)
 		return fail
 	}
 	return nil
@@ -308,7 +347,7 @@ func (t *TokenService) token(r *http.Request, c *client) (map[string]any, *oauth
 		if oe != nil {
 			return nil, oe
 		}
-		return t.issue(c, c.ID, scopes, "", false)
+		return t.issue(c, grantOf{sub: c.ID, scopes: scopes})
 	case "password":
 		user, pass := r.PostForm.Get("username"), r.PostForm.Get("password")
 		acct, oe := t.checkUser(r, user, pass)
@@ -319,10 +358,35 @@ func (t *TokenService) token(r *http.Request, c *client) (map[string]any, *oauth
 		if oe != nil {
 			return nil, oe
 		}
-		return t.issue(c, user, scopes, randomID(16), slices.Contains(c.GrantTypes, "refresh_token"))
+		g := grantOf{sub: user, scopes: scopes, user: true}
+		if slices.Contains(c.GrantTypes, "refresh_token") {
+			g.family, g.grant, g.cred = randomID(16), grant, hashTag(acct.hash)
+			g.familyEnds = time.Now().Add(time.Duration(t.RefreshTTL)).UTC()
+		}
+		return t.issue(c, g)
 	default: // refresh_token
 		return t.refresh(r, c, requested)
 	}
+}
+
+// grantOf is what a grant hands out.
+type grantOf struct {
+	sub    string
+	scopes []string
+	user   bool // a resource owner's token; false: the client's own (client credentials)
+	// with a refresh token: its family, the grant that began the family,
+	// the user's password hash tag then (hashTag), and the family's end
+	family, grant, cred string
+	familyEnds          time.Time
+}
+
+// hashTag names a stored password hash without revealing it: a refresh
+// family remembers its user's, and ends when the password changes. It is
+// the same on every instance sharing the storage (no per-process key),
+// and it does not help guess the password: the hash's salt is not in it.
+func hashTag(hash []byte) string {
+	sum := sha256.Sum256(hash)
+	return hex.EncodeToString(sum[:16])
 }
 
 // grantScopes: the requested scopes the caller may have; none requested
@@ -362,41 +426,41 @@ func (t *TokenService) roleScopes(roles []string) []string {
 // unknown user costs what a wrong password costs.
 func (t *TokenService) checkUser(r *http.Request, user, pass string) (*account, *oauthError) {
 	bad := oerr(http.StatusBadRequest, "invalid_grant", "the user name or password is wrong")
-	if user == "" || pass == "" || len(pass) > maxPassword {
+	if user == "" || pass == "" || len(user) > maxName || len(pass) > maxPassword {
 		return nil, bad
 	}
-	tkey := "user\x00" + user + "\x00" + clientIP(r)
-	if t.throttle != nil && t.throttle.blocked(tkey) > 0 {
-		return nil, oerr(http.StatusTooManyRequests, "invalid_grant", "too many failed attempts; try again later")
+	ip := clientIP(r)
+	if t.limits.active() {
+		if wait := t.limits.wait(user, ip); wait > 0 {
+			return nil, throttled("invalid_grant", wait)
+		}
 	}
 	acct, known := t.store.lookup(user)
 	if !known {
-		acct = t.store.fake
+		acct = t.store.fakes.pick(user)
 	}
-	if oe := t.checkSecret(acct, known, pass, tkey, bad); oe != nil {
+	if oe := t.checkSecret(acct, known, pass, user, ip, bad); oe != nil {
 		return nil, oe
 	}
 	return acct, nil
 }
 
-// issue signs an access token and, when asked, a refresh token in family.
-func (t *TokenService) issue(c *client, sub string, scopes []string, family string, withRefresh bool) (map[string]any, *oauthError) {
-	scope := strings.Join(scopes, " ")
-	if !withRefresh {
-		family = ""
-	}
-	at, exp, err := t.iss.sign(sub, c.ID, scope, family, t.Audience)
+// issue signs an access token and, for a grant with a family, a refresh
+// token in it.
+func (t *TokenService) issue(c *client, g grantOf) (map[string]any, *oauthError) {
+	scope := strings.Join(g.scopes, " ")
+	at, exp, err := t.iss.sign(g.sub, c.ID, scope, g.family, !g.user)
 	if err != nil {
 		t.logger.Error("token service: signing failed", zap.Error(err))
 		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "could not sign a token")
 	}
 	resp := map[string]any{
 		"access_token": at, "token_type": "Bearer", "expires_in": int(time.Until(exp).Round(time.Second).Seconds()),
-		"scope": scope, "sub": sub,
+		"scope": scope, "sub": g.sub,
 	}
-	if withRefresh {
-		rt, err := t.iss.newRefresh(refreshRecord{ClientID: c.ID, Subject: sub, Scope: scope, Family: family,
-			Expires: time.Now().Add(time.Duration(t.RefreshTTL)).UTC()})
+	if g.family != "" {
+		rt, err := t.iss.newRefresh(refreshRecord{ClientID: c.ID, Subject: g.sub, Scope: scope, Family: g.family,
+			Grant: g.grant, Cred: g.cred, Expires: g.familyEnds})
 		if err != nil {
 			t.logger.Error("token service: storing a refresh token failed", zap.Error(err))
 			return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "could not store a refresh token")
@@ -408,6 +472,12 @@ func (t *TokenService) issue(c *client, sub string, scopes []string, family stri
 
 // refresh rotates a refresh token. Reusing a rotated one revokes its whole
 // family (RFC 6819 section 5.2.2.3): the thief and the victim both lose it.
+// Every refresh checks again what the grant checked: the user still
+// exists with the same password (a changed one ends the family), the
+// client may still use the grant that began the family, and the scopes are
+// cut to what the client and the user's roles hold now. A family ends
+// refresh_ttl after the grant that began it, however often it is rotated
+// (RFC 9700 section 4.14.2).
 func (t *TokenService) refresh(r *http.Request, c *client, requested []string) (map[string]any, *oauthError) {
 	bad := oerr(http.StatusBadRequest, "invalid_grant", "the refresh token is not valid")
 	tok := r.PostForm.Get("refresh_token")
@@ -416,6 +486,7 @@ func (t *TokenService) refresh(r *http.Request, c *client, requested []string) (
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
+	unavailable := oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "storage unavailable")
 	lock := refreshKey(t.iss.prefix, tok) + ".lock"
 	if err := t.iss.storage.Lock(ctx, lock); err != nil {
 		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "busy; try again")
@@ -423,34 +494,55 @@ func (t *TokenService) refresh(r *http.Request, c *client, requested []string) (
 	defer func() { _ = t.iss.storage.Unlock(context.Background(), lock) }()
 	rec, err := t.iss.loadRefresh(ctx, tok)
 	if err != nil {
-		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "storage unavailable")
+		return nil, unavailable
 	}
 	if rec == nil || rec.ClientID != c.ID {
 		return nil, bad
 	}
+	endFamily := func() { _ = t.iss.revoke("sid", rec.Family, rec.Expires.Add(time.Duration(t.AccessTTL))) }
 	if rec.Used {
-		_ = t.iss.revoke("sid", rec.Family, time.Now().Add(time.Duration(t.RefreshTTL)+time.Duration(t.AccessTTL)))
+		endFamily()
 		t.logger.Warn("token service: a rotated refresh token was used again; its family is revoked",
 			zap.String("client_id", c.ID), zap.String("sub", rec.Subject), zap.String("remote_ip", clientIP(r)))
 		return nil, bad
 	}
-	if time.Now().After(rec.Expires) || t.iss.revoked("", rec.Family) {
+	if time.Now().After(rec.Expires) {
 		return nil, bad
 	}
-	scopes := strings.Fields(rec.Scope)
+	// another instance may have revoked the family a moment ago: storage
+	// says, not the copy in memory
+	revoked, err := t.iss.familyRevoked(ctx, rec.Family)
+	if err != nil {
+		return nil, unavailable
+	}
+	if revoked {
+		return nil, bad
+	}
+	if rec.Grant != "" && !slices.Contains(c.GrantTypes, rec.Grant) {
+		return nil, bad
+	}
+	acct, known := t.store.lookup(rec.Subject)
+	if !known || hashTag(acct.hash) != rec.Cred {
+		endFamily()
+		t.logger.Info("token service: a refresh family ended: its user is gone or changed password",
+			zap.String("client_id", c.ID), zap.String("sub", rec.Subject))
+		return nil, bad
+	}
+	scopes := intersect(intersect(strings.Fields(rec.Scope), c.Scopes), t.roleScopes(acct.roles))
 	if len(requested) > 0 {
 		for _, s := range requested {
-			if !slices.Contains(scopes, s) {
+			if !slices.Contains(strings.Fields(rec.Scope), s) {
 				return nil, oerr(http.StatusBadRequest, "invalid_scope", "a refresh cannot widen the scope")
 			}
 		}
-		scopes = requested
+		scopes = intersect(requested, scopes)
 	}
 	rec.Used = true
 	if err := t.iss.storeRefresh(ctx, tok, rec); err != nil {
-		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "storage unavailable")
+		return nil, unavailable
 	}
-	return t.issue(c, rec.Subject, scopes, rec.Family, true)
+	return t.issue(c, grantOf{sub: rec.Subject, scopes: scopes, user: true, family: rec.Family, grant: rec.Grant,
+		cred: rec.Cred, familyEnds: rec.Expires})
 }
 
 // introspect answers RFC 7662 for the service's own tokens.
@@ -464,8 +556,14 @@ func (t *TokenService) introspect(ctx context.Context, tok string) map[string]an
 		if err != nil {
 			return inactive
 		}
-		return map[string]any{"active": true, "token_type": "access_token", "iss": c.Issuer, "sub": c.Subject,
+		// RFC 7662 section 2.2: token_type is the token's type (RFC 6749
+		// section 5.1), Bearer; username only for a resource owner's token
+		out := map[string]any{"active": true, "token_type": "Bearer", "iss": c.Issuer, "sub": c.Subject,
 			"client_id": c.ClientID, "scope": c.Scope, "exp": c.ExpiresAt.Unix(), "iat": c.IssuedAt.Unix(), "jti": c.ID, "aud": c.Audience}
+		if !c.clientToken() {
+			out["username"] = c.Subject
+		}
+		return out
 	}
 	rec, err := t.iss.loadRefresh(ctx, tok)
 	if err != nil || rec == nil || rec.Used || time.Now().After(rec.Expires) || t.iss.revoked("", rec.Family) {
@@ -476,35 +574,60 @@ func (t *TokenService) introspect(ctx context.Context, tok string) map[string]an
 }
 
 // revoke implements RFC 7009: an access token's id is refused until it
-// would expire; a refresh token takes its family with it. Tokens of other
-// clients and unknown tokens are left alone, and the answer is 200 either
-// way, so the endpoint tells nothing about tokens.
-func (t *TokenService) revoke(ctx context.Context, c *client, tok string) {
+// would expire, and the token's refresh family (if it has one) ends with
+// it; a refresh token takes its family with it. Unknown and invalid
+// tokens get 200 (section 2.2); another client's token is refused with
+// unauthorized_client (section 2.1); when the revocation could not be
+// stored the answer is 503, never a 200 that saved nothing.
+func (t *TokenService) revoke(ctx context.Context, c *client, tok string) *oauthError {
 	if tok == "" || len(tok) > maxToken {
-		return
+		return nil
 	}
+	notYours := oerr(http.StatusBadRequest, "unauthorized_client", "the token was not issued to this client")
+	unsaved := func(err error) *oauthError {
+		if err == nil {
+			return nil
+		}
+		t.logger.Error("token service: storing a revocation failed", zap.Error(err))
+		return oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation could not be stored; try again")
+	}
+	familyEnds := time.Now().Add(time.Duration(t.RefreshTTL) + time.Duration(t.AccessTTL))
 	if strings.Count(tok, ".") == 2 {
 		ac, err := t.iss.verify(tok)
-		if err != nil || ac.ClientID != c.ID {
-			return
+		if err != nil {
+			return nil
 		}
-		_ = t.iss.revoke("jti", ac.ID, ac.ExpiresAt.Time.Add(time.Minute))
+		if ac.ClientID != c.ID {
+			return notYours
+		}
+		if err := t.iss.revoke("jti", ac.ID, ac.ExpiresAt.Time.Add(time.Minute)); err != nil {
+			return unsaved(err)
+		}
 		if ac.Family != "" {
-			_ = t.iss.revoke("sid", ac.Family, time.Now().Add(time.Duration(t.RefreshTTL)+time.Duration(t.AccessTTL)))
+			return unsaved(t.iss.revoke("sid", ac.Family, familyEnds))
 		}
-		return
+		return nil
 	}
 	rec, err := t.iss.loadRefresh(ctx, tok)
-	if err != nil || rec == nil || rec.ClientID != c.ID {
-		return
+	if err != nil {
+		return unsaved(err)
 	}
-	_ = t.iss.revoke("sid", rec.Family, time.Now().Add(time.Duration(t.RefreshTTL)+time.Duration(t.AccessTTL)))
+	if rec == nil {
+		return nil
+	}
+	if rec.ClientID != c.ID {
+		return notYours
+	}
+	return unsaved(t.iss.revoke("sid", rec.Family, familyEnds))
 }
 
 // fail answers an RFC 6749 error and logs it without secrets.
 func (t *TokenService) fail(w http.ResponseWriter, r *http.Request, e *oauthError, clientID string) error {
 	if e.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="oauth2"`)
+	}
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(e.retryAfter.Seconds()+0.999)))
 	}
 	t.logger.Info("token request refused", zap.String("error", e.code), zap.Int("status", e.status),
 		zap.String("client_id", clientID), zap.String("remote_ip", clientIP(r)), zap.String("path", r.URL.Path))
@@ -544,7 +667,10 @@ func parseTokenService(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 //		refresh_ttl <duration>
 //		key_rotation <duration>
 //		algorithm ES256|EdDSA
-//		throttle <failures>|off
+//		throttle <failures> [<window>] | off
+//		throttle_address <failures>|off
+//		throttle_user <failures>|off
+//		throttle_ipv6_prefix <bits>
 //	}
 func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -571,15 +697,50 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "algorithm":
 			err = oneArg(d, &t.Algorithm)
 		case "throttle":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 1 && args[0] == "off":
+				t.ThrottleFailures = -1
+			case len(args) == 1 || len(args) == 2:
+				n, perr := strconv.Atoi(args[0])
+				if perr != nil || n < 1 {
+					return d.Errf("throttle: a positive number of failures or off, not %q", args[0])
+				}
+				t.ThrottleFailures = n
+				if len(args) == 2 {
+					w, perr := caddy.ParseDuration(args[1])
+					if perr != nil || w <= 0 {
+						return d.Errf("throttle: bad window %q", args[1])
+					}
+					t.ThrottleWindow = caddy.Duration(w)
+				}
+			default:
+				return d.ArgErr()
+			}
+		case "throttle_address", "throttle_user":
 			var v string
 			if err = oneArg(d, &v); err == nil {
-				if v == "off" {
-					t.ThrottleFailures = -1
-				} else if n, perr := strconv.Atoi(v); perr == nil && n > 0 {
-					t.ThrottleFailures = n
-				} else {
-					return d.Errf("throttle: a positive number or off, not %q", v)
+				n := -1
+				if v != "off" {
+					var perr error
+					if n, perr = strconv.Atoi(v); perr != nil || n < 1 {
+						return d.Errf("%s: a positive number or off, not %q", opt, v)
+					}
 				}
+				if opt == "throttle_address" {
+					t.ThrottleAddressFailures = n
+				} else {
+					t.ThrottleUserFailures = n
+				}
+			}
+		case "throttle_ipv6_prefix":
+			var v string
+			if err = oneArg(d, &v); err == nil {
+				n, perr := strconv.Atoi(v)
+				if perr != nil || n < 1 || n > 128 {
+					return d.Errf("throttle_ipv6_prefix: a prefix length from 1 to 128, not %q", v)
+				}
+				t.ThrottleIPv6Prefix = n
 			}
 		default:
 			return d.Errf("oauth2_server: unknown option %q", opt)

@@ -16,17 +16,17 @@ import (
 // its tokens can live, and then drops it.
 func TestIssuerSharedStorage(t *testing.T) {
 	st := &certmagic.FileStorage{Path: t.TempDir()}
-	a, err := newOAuthIssuer(st, zap.NewNop(), "https://id.test", "ES256", time.Hour, 720*time.Hour)
+	a, err := newOAuthIssuer(st, zap.NewNop(), "https://id.test", "ES256", []string{"api"}, time.Hour, 720*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Destruct()
-	b, err := newOAuthIssuer(st, zap.NewNop(), "https://id.test", "ES256", time.Hour, 720*time.Hour)
+	b, err := newOAuthIssuer(st, zap.NewNop(), "https://id.test", "ES256", []string{"api"}, time.Hour, 720*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Destruct()
-	tok, _, err := a.sign("alice", "app", "x", "", []string{"api"})
+	tok, _, err := a.sign("alice", "app", "x", "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestIssuerSharedStorage(t *testing.T) {
 // through the bearer handler with its cache.
 func BenchmarkTokenService(b *testing.B) {
 	st := &certmagic.FileStorage{Path: b.TempDir()}
-	o, err := newOAuthIssuer(st, zap.NewNop(), "https://id.test", "ES256", time.Hour, 720*time.Hour)
+	o, err := newOAuthIssuer(st, zap.NewNop(), "https://id.test", "ES256", []string{"api"}, time.Hour, 720*time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,17 +68,17 @@ func BenchmarkTokenService(b *testing.B) {
 	b.Run("issue", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			if _, _, err := o.sign("svc", "svc", "a b", "", []string{"https://id.test"}); err != nil {
+			if _, _, err := o.sign("svc", "svc", "a b", "", true); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
-	tok, _, _ := o.sign("alice", "app", "a b", "", []string{"https://id.test"})
+	tok, _, _ := o.sign("alice", "app", "a b", "", false)
 	s, _ := benchStore(b)
 	key := "https://id.test|ES256|1h0m0s|720h0m0s"
 	oauthPool.LoadOrNew(key, func() (caddy.Destructor, error) { return o, nil })
 	defer oauthPool.Delete(key)
-	bearer := &Bearer{Builtin: true, RolesFrom: "both", cache: newTokenCache(10)}
+	bearer := &Bearer{Builtin: true, RolesFrom: "both", Audiences: []string{"api"}, cache: newTokenCache(10)}
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	b.Run("validate-cached", func(b *testing.B) {

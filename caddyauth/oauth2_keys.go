@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -37,10 +38,30 @@ type signingKey struct {
 }
 
 // keyRing is the set of keys, the newest first; it is replaced whole.
+// Its generation changes whenever its keys do, so that tokens verified
+// under a key that has left the ring are verified again (keySource).
 type keyRing struct {
 	mu   sync.RWMutex
 	keys []*signingKey
+	gen  atomic.Uint64
 }
+
+// set replaces the keys, and counts a new generation when they differ.
+func (kr *keyRing) set(keys []*signingKey) {
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	same := len(keys) == len(kr.keys)
+	for i := 0; same && i < len(keys); i++ {
+		same = keys[i].Kid == kr.keys[i].Kid
+	}
+	kr.keys = keys
+	if !same {
+		kr.gen.Add(1)
+	}
+}
+
+// generation counts the ring's changes.
+func (kr *keyRing) generation() uint64 { return kr.gen.Load() }
 
 func (kr *keyRing) current() *signingKey {
 	kr.mu.RLock()
@@ -133,6 +154,25 @@ func (k *signingKey) jwk() map[string]string {
 func storagePrefix(issuer string) string {
 	sum := sha256.Sum256([]byte(issuer))
 	return "rest_auth/oauth2/" + hex.EncodeToString(sum[:8])
+}
+
+// loadKeys reads the key ring from storage as it is, changing nothing.
+func loadKeys(ctx context.Context, st certmagic.Storage, prefix string) ([]*signingKey, error) {
+	key := prefix + "/keys.json"
+	data, err := st.Load(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var keys []*signingKey
+	if err := json.Unmarshal(data, &keys); err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	for _, k := range keys {
+		if err := k.parse(); err != nil {
+			return nil, fmt.Errorf("%s: key %s: %w", key, k.Kid, err)
+		}
+	}
+	return keys, nil
 }
 
 // syncKeys loads the key ring from storage and, under the storage lock,

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -29,11 +30,13 @@ var oauthPool = caddy.NewUsagePool()
 // revoked token ids and refresh-token families, mirrored from storage.
 type oauthIssuer struct {
 	issuer, prefix, alg string
+	audience            []string // the aud of its tokens
 	accessTTL, rotation time.Duration
 	storage             certmagic.Storage
 	logger              *zap.Logger
 	ring                keyRing
 	parser              *jwt.Parser
+	lastReload          atomic.Int64 // when an unknown kid last made the ring be read again
 
 	mu         sync.RWMutex
 	revokedJTI map[string]time.Time // until the token's exp
@@ -44,18 +47,25 @@ type oauthIssuer struct {
 
 // refreshRecord is a refresh token's state, stored under the token's hash.
 type refreshRecord struct {
-	ClientID string    `json:"client_id"`
-	Subject  string    `json:"sub"`
-	Scope    string    `json:"scope"`
-	Family   string    `json:"sid"`
-	Expires  time.Time `json:"exp"`
-	Used     bool      `json:"used"`
+	ClientID string `json:"client_id"`
+	Subject  string `json:"sub"`
+	Scope    string `json:"scope"`
+	Family   string `json:"sid"`
+	// Grant began the family (password); the client must still be allowed it.
+	Grant string `json:"grant,omitempty"`
+	// Cred is the hashTag of the user's password hash when the family
+	// began; a refresh after a password change ends the family.
+	Cred string `json:"cred,omitempty"`
+	// Expires is the family's end: refresh_ttl after the grant that began
+	// it, kept through rotations.
+	Expires time.Time `json:"exp"`
+	Used    bool      `json:"used"`
 }
 
-func loadIssuer(ctx caddy.Context, issuer, alg string, accessTTL, rotation time.Duration) (*oauthIssuer, string, error) {
-	key := fmt.Sprintf("%s|%s|%s|%s", issuer, alg, accessTTL, rotation)
+func loadIssuer(ctx caddy.Context, issuer, alg string, audience []string, accessTTL, rotation time.Duration) (*oauthIssuer, string, error) {
+	key := fmt.Sprintf("%s|%s|%q|%s|%s", issuer, alg, audience, accessTTL, rotation)
 	v, _, err := oauthPool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return newOAuthIssuer(ctx.Storage(), ctx.Logger(), issuer, alg, accessTTL, rotation)
+		return newOAuthIssuer(ctx.Storage(), ctx.Logger(), issuer, alg, audience, accessTTL, rotation)
 	})
 	if err != nil {
 		return nil, "", err
@@ -65,9 +75,9 @@ func loadIssuer(ctx caddy.Context, issuer, alg string, accessTTL, rotation time.
 
 // newOAuthIssuer reads (or makes) the issuer's keys and revocations in a
 // storage and starts its background loop.
-func newOAuthIssuer(st certmagic.Storage, logger *zap.Logger, issuer, alg string, accessTTL, rotation time.Duration) (*oauthIssuer, error) {
+func newOAuthIssuer(st certmagic.Storage, logger *zap.Logger, issuer, alg string, audience []string, accessTTL, rotation time.Duration) (*oauthIssuer, error) {
 	o := &oauthIssuer{
-		issuer: issuer, prefix: storagePrefix(issuer), alg: alg, accessTTL: accessTTL, rotation: rotation,
+		issuer: issuer, prefix: storagePrefix(issuer), alg: alg, audience: audience, accessTTL: accessTTL, rotation: rotation,
 		storage: st, logger: logger,
 		revokedJTI: map[string]time.Time{}, revokedSID: map[string]time.Time{},
 		stop: make(chan struct{}), done: make(chan struct{}),
@@ -96,19 +106,54 @@ func (o *oauthIssuer) syncKeys() error {
 	if err != nil {
 		return err
 	}
-	o.ring.mu.Lock()
-	o.ring.keys = keys
-	o.ring.mu.Unlock()
+	o.ring.set(keys)
 	return nil
 }
 
-// loop rotates keys and picks up revocations made by other instances.
+// ringReloadEvery bounds how often tokens with unknown kids make the key
+// ring be read again from storage.
+const ringReloadEvery = 5 * time.Second
+
+// reloadKeys reads the key ring from storage again, when a token names a
+// kid this instance does not know: another instance sharing the storage
+// may have rotated. At most once per ringReloadEvery, however many such
+// tokens arrive; it reports whether it read.
+func (o *oauthIssuer) reloadKeys() bool {
+	last := o.lastReload.Load()
+	now := time.Now().UnixNano()
+	if now-last < int64(ringReloadEvery) || !o.lastReload.CompareAndSwap(last, now) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	keys, err := loadKeys(ctx, o.storage, o.prefix)
+	if err != nil || len(keys) == 0 {
+		if err != nil {
+			o.logger.Warn("token service: reading the key ring for an unknown kid failed", zap.Error(err))
+		}
+		return false
+	}
+	o.ring.set(keys)
+	return true
+}
+
+// sweepEvery is how often stale refresh records are looked for, and
+// sweepBatch how many are read at most each time.
+const (
+	sweepEvery = 10 * time.Minute
+	sweepBatch = 1000
+)
+
+// loop rotates keys, picks up revocations made by other instances and
+// deletes refresh records that can no longer matter.
 func (o *oauthIssuer) loop() {
 	defer close(o.done)
 	keyTick := time.NewTicker(min(o.rotation/4, time.Hour))
 	revTick := time.NewTicker(30 * time.Second)
+	sweepTick := time.NewTicker(sweepEvery)
 	defer keyTick.Stop()
 	defer revTick.Stop()
+	defer sweepTick.Stop()
 	for {
 		select {
 		case <-o.stop:
@@ -119,8 +164,40 @@ func (o *oauthIssuer) loop() {
 			}
 		case <-revTick.C:
 			o.syncRevocations()
+		case <-sweepTick.C:
+			o.sweepRefresh(sweepBatch)
 		}
 	}
+}
+
+// sweepRefresh deletes refresh records whose family has ended: used or
+// not, they can no longer be refreshed, and a used one has no reuse left
+// to catch (a used record is kept until then, so that its reuse still
+// revokes the family). It reads at most batch records, so that a large
+// backlog is cleared over several ticks; it returns how many it deleted.
+func (o *oauthIssuer) sweepRefresh(batch int) int {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	keys, err := o.storage.List(ctx, o.prefix+"/refresh", false)
+	if err != nil {
+		return 0
+	}
+	now := time.Now()
+	deleted := 0
+	for i, k := range keys {
+		if i >= batch || ctx.Err() != nil {
+			break
+		}
+		data, err := o.storage.Load(ctx, k)
+		if err != nil {
+			continue
+		}
+		var rec refreshRecord
+		if json.Unmarshal(data, &rec) == nil && now.After(rec.Expires) && o.storage.Delete(ctx, k) == nil {
+			deleted++
+		}
+	}
+	return deleted
 }
 
 // syncRevocations reads revoked ids from storage, dropping expired ones.
@@ -196,16 +273,47 @@ func (o *oauthIssuer) revoked(jti, sid string) bool {
 	return j || (sid != "" && s)
 }
 
+// familyRevoked reports whether a refresh family is revoked, asking the
+// storage (another instance may have revoked it since the last sync), and
+// remembers a revocation it finds there.
+func (o *oauthIssuer) familyRevoked(ctx context.Context, sid string) (bool, error) {
+	if sid == "" || o.revoked("", sid) {
+		return sid != "", nil
+	}
+	data, err := o.storage.Load(ctx, o.prefix+"/revoked-sid/"+sid)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	sec, _ := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	o.mu.Lock()
+	o.revokedSID[sid] = time.Unix(sec, 0)
+	o.mu.Unlock()
+	return true, nil
+}
+
 // accessClaims are the claims of the service's access tokens (RFC 9068).
 type accessClaims struct {
 	jwt.RegisteredClaims
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope,omitempty"`
 	Family   string `json:"sid,omitempty"`
+	// GrantType is client_credentials on a client's own token, whose
+	// subject is the client id and never a user (RFC 9068 section 5).
+	GrantType string `json:"gty,omitempty"`
 }
 
-// sign issues an access token.
-func (o *oauthIssuer) sign(sub, clientID, scope, family string, aud []string) (string, time.Time, error) {
+// clientToken reports whether the token is a client's own (client
+// credentials), with no user: the grant says so, or its subject is its
+// client id.
+func (c *accessClaims) clientToken() bool {
+	return c.GrantType == "client_credentials" || c.ClientID != "" && c.ClientID == c.Subject
+}
+
+// sign issues an access token; client marks a client's own token.
+func (o *oauthIssuer) sign(sub, clientID, scope, family string, client bool) (string, time.Time, error) {
 	k := o.ring.current()
 	if k == nil {
 		return "", time.Time{}, errors.New("no signing key")
@@ -214,10 +322,13 @@ func (o *oauthIssuer) sign(sub, clientID, scope, family string, aud []string) (s
 	exp := now.Add(o.accessTTL)
 	c := accessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: o.issuer, Subject: sub, Audience: aud, ID: randomID(16),
+			Issuer: o.issuer, Subject: sub, Audience: o.audience, ID: randomID(16),
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
 		},
 		ClientID: clientID, Scope: scope, Family: family,
+	}
+	if client {
+		c.GrantType = "client_credentials"
 	}
 	method := jwt.GetSigningMethod(k.Alg)
 	tok := jwt.NewWithClaims(method, c)
@@ -239,6 +350,9 @@ func (o *oauthIssuer) verify(tok string) (*accessClaims, error) {
 		}
 		kid, _ := t.Header["kid"].(string)
 		k := o.ring.byKid(kid)
+		if k == nil && o.reloadKeys() {
+			k = o.ring.byKid(kid) // another instance rotated
+		}
 		if k == nil {
 			return nil, errors.New("unknown kid")
 		}

@@ -28,6 +28,10 @@ type Principal struct {
 	// Token marks a bearer-token principal: rules' scopes are checked
 	// against Scopes instead of its roles' permissions.
 	Token bool
+	// Client marks a client's own token (client credentials): User is the
+	// client id, and its roles are its own, never those of a user with
+	// the same name.
+	Client bool
 
 	roles permissions.RoleSet // set by the store for known users
 	known bool                // roles was computed for the current store

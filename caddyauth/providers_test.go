@@ -16,7 +16,7 @@ func TestStockProviders(t *testing.T) {
 	dir := t.TempDir()
 	users := writeFile(t, dir, "users.toml", usersTOML())
 	up := newUpstream(t)
-	bearerCfg := fmt.Sprintf(`"jwt": [{"secret": %q, "algorithms": ["HS256"]}]`, hmacSecret)
+	bearerCfg := fmt.Sprintf(`"jwt": [{"secret": %q, "algorithms": ["HS256"], "audiences": ["api"]}]`, hmacSecret)
 	cfg := fmt.Sprintf(`{
 	"admin": {"listen": "localhost:2999"},
 	"apps": {"http": {"grace_period": 1, "servers": {

@@ -28,13 +28,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	s := h.store.Load()
 
 	if len(r.Header["Authorization"]) > 1 {
-		return h.refuse(w, r, "", nil, &Denial{Status: http.StatusBadRequest, Reason: "cred.multiple"}, nil)
+		return h.refuse(w, r, "", nil, &Denial{Status: http.StatusBadRequest, Reason: "cred.multiple"}, nil, nil)
 	}
 	// the canonical path and the rule that decides: one look-up for a
 	// path sent recently
 	path, i, err := s.Policy.Decide(r.Method, r.URL.EscapedPath())
 	if err != nil {
-		return h.refuse(w, r, "", nil, &Denial{Status: http.StatusBadRequest, Reason: "path.noncanonical"}, nil)
+		return h.refuse(w, r, "", nil, &Denial{Status: http.StatusBadRequest, Reason: "path.noncanonical"}, nil, nil)
 	}
 	if path != r.URL.Path {
 		// forward what was authorized: the decoded path with '/' runs collapsed
@@ -50,7 +50,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			h.metrics.passed.Inc()
 			return h.pass(w, r, next)
 		}
-		return h.refuse(w, r, path, nil, deny("authz.no_rule"), h.authenticators)
+		return h.refuse(w, r, path, nil, deny("authz.no_rule"), h.authenticators, nil)
 	}
 	rule := s.Policy.Rule(i)
 	if !rule.Secured {
@@ -67,7 +67,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	if auth == nil {
-		return h.refuse(w, r, path, rule, deny("cred.missing"), allowed)
+		return h.refuse(w, r, path, rule, deny("cred.missing"), allowed, nil)
 	}
 	p, err := h.authenticate(auth, r, s)
 	if err != nil {
@@ -75,7 +75,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if d.Status == http.StatusServiceUnavailable {
 			h.logger.Error("authentication failed", zap.String("auth_method", auth.Name()), zap.Error(err))
 		}
-		return h.refuse(w, r, path, rule, d, []Authenticator{auth})
+		// a challenge for every handler the rule allows (RFC 7235 section
+		// 4.1), the failing one's saying what was wrong
+		return h.refuse(w, r, path, rule, d, allowed, auth)
 	}
 	sub := s.subject(p)
 	if verdict := s.Policy.Authorize(i, &sub); verdict != permissions.Granted {
@@ -83,11 +85,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if p.Token && verdict == permissions.MissingScope {
 			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
 		}
-		return h.refuseAs(w, r, path, rule, d, nil, p)
+		return h.refuseAs(w, r, path, rule, d, nil, nil, p)
 	}
 	if len(h.authorizers) > 0 {
 		if d := h.runAuthorizers(r, p, rule); d != nil {
-			return h.refuseAs(w, r, path, rule, d, nil, p)
+			return h.refuseAs(w, r, path, rule, d, nil, nil, p)
 		}
 	}
 
@@ -201,16 +203,18 @@ func isMethodOverride(name string) bool {
 }
 
 // refuse answers a denial: status, challenges, JSON body, one log line.
-func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, path string, rule *permissions.Rule, d *Denial, challengers []Authenticator) error {
-	return h.refuseAs(w, r, path, rule, d, challengers, nil)
+// A 401 carries the challenges of challengers; failed, when a presented
+// credential was refused, is the one told what was wrong.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, path string, rule *permissions.Rule, d *Denial, challengers []Authenticator, failed Authenticator) error {
+	return h.refuseAs(w, r, path, rule, d, challengers, failed, nil)
 }
 
-func (h *Handler) refuseAs(w http.ResponseWriter, r *http.Request, path string, rule *permissions.Rule, d *Denial, challengers []Authenticator, p *Principal) error {
+func (h *Handler) refuseAs(w http.ResponseWriter, r *http.Request, path string, rule *permissions.Rule, d *Denial, challengers []Authenticator, failed Authenticator, p *Principal) error {
 	hdr := w.Header()
 	if d.Status == http.StatusUnauthorized {
 		for _, a := range challengers {
 			var err error
-			if d.Reason != "cred.missing" && d.Reason != "authz.no_rule" {
+			if a == failed {
 				err = d
 			}
 			if c := a.Challenge(err); c != "" {
@@ -241,8 +245,8 @@ func (h *Handler) refuseAs(w http.ResponseWriter, r *http.Request, path string, 
 	auth := ""
 	if p != nil {
 		auth = p.AuthMethod
-	} else if len(challengers) == 1 && rule != nil {
-		auth = challengers[0].Name()
+	} else if failed != nil {
+		auth = failed.Name()
 	}
 	h.metrics.deny(d.Reason, auth)
 	writeError(w, d.Status)

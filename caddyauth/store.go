@@ -3,7 +3,9 @@ package caddyauth
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -21,10 +23,11 @@ import (
 type Store struct {
 	Policy *permissions.Policy
 	// Users are the roles and accounts the store was built from.
-	Users *permissions.Users
-	users map[string]*account
-	fake  *account // what an unknown user is checked against
-	cache *credCache
+	Users   *permissions.Users
+	users   map[string]*account
+	clients map[string]*account // roles of OAuth2 clients, for their own tokens
+	fakes   *standIns           // what unknown users are checked against
+	cache   *credCache
 }
 
 type account struct {
@@ -54,31 +57,77 @@ func newStore(rules []permissions.Rule, users *permissions.Users, opts permissio
 		return nil, err
 	}
 	s := &Store{Policy: pol, Users: users, users: make(map[string]*account, len(users.Users)), cache: sharedCredCache}
-	count := map[permissions.HashParams]int{}
-	var dominant permissions.HashParams
+	params := make([]permissions.HashParams, 0, len(users.Users))
 	for _, u := range users.Users {
-		params, err := permissions.ParseHash(u.Hash)
+		p, err := permissions.ParseHash(u.Hash)
 		if err != nil {
 			return nil, fmt.Errorf("%s: user %q: %w", u.Source, u.Name, err)
 		}
-		count[params]++
-		if count[params] > count[dominant] {
-			dominant = params
-		}
-		a := &account{name: u.Name, hash: []byte(u.Hash), params: params, roles: u.Roles, set: pol.Roles(u.Roles),
+		params = append(params, p)
+		a := &account{name: u.Name, hash: []byte(u.Hash), params: p, roles: u.Roles, set: pol.Roles(u.Roles),
 			ckey: accountKey(u.Name, []byte(u.Hash))}
 		a.basic = newPrincipal(&Principal{User: u.Name, AuthMethod: "basic", Roles: u.Roles, roles: a.set, known: true})
 		s.users[u.Name] = a
 	}
-	if dominant.Algorithm == "" {
-		dominant = permissions.HashParams{Algorithm: permissions.Bcrypt, Cost: bcrypt.DefaultCost}
-	}
-	fake, err := fakeHash(dominant)
-	if err != nil {
+	if s.fakes, err = newStandIns(params); err != nil {
 		return nil, err
 	}
-	s.fake = &account{hash: fake, params: dominant}
+	s.clients = make(map[string]*account, len(users.Clients))
+	for _, c := range users.Clients {
+		s.clients[c.ID] = &account{name: c.ID, roles: c.Roles, set: pol.Roles(c.Roles)}
+	}
 	return s, nil
+}
+
+// standIns are the hashes an unknown name is checked against, so that it
+// costs what a real one costs. A store whose accounts use several hash
+// settings (users moved to a higher cost over time) checks each unknown
+// name against one of them, picked by a keyed hash of the name in
+// proportion to how many accounts use each: a name costs the same every
+// time it is tried, and the costs of unknown names are spread as those of
+// real ones, so no setting marks its users as real.
+type standIns struct {
+	accts []*account
+	upto  []int // accts[i] is picked for a name hashing below upto[i]
+}
+
+// newStandIns makes stand-ins for accounts with these hash settings (one
+// entry per account); with none, one bcrypt hash at Go's default cost.
+func newStandIns(params []permissions.HashParams) (*standIns, error) {
+	if len(params) == 0 {
+		params = []permissions.HashParams{{Algorithm: permissions.Bcrypt, Cost: bcrypt.DefaultCost}}
+	}
+	count := map[permissions.HashParams]int{}
+	var order []permissions.HashParams
+	for _, p := range params {
+		if count[p] == 0 {
+			order = append(order, p)
+		}
+		count[p]++
+	}
+	s := &standIns{}
+	total := 0
+	for _, p := range order {
+		h, err := fakeHash(p)
+		if err != nil {
+			return nil, err
+		}
+		total += count[p]
+		s.accts = append(s.accts, &account{hash: h, params: p})
+		s.upto = append(s.upto, total)
+	}
+	return s, nil
+}
+
+// pick returns the stand-in for an unknown name.
+func (s *standIns) pick(name string) *account {
+	if len(s.accts) == 1 {
+		return s.accts[0]
+	}
+	k := accountKey(name, nil) // keyed: which name gets which cost cannot be worked out
+	n := int(binary.BigEndian.Uint64(k[:8]) % uint64(s.upto[len(s.upto)-1]))
+	i, _ := slices.BinarySearch(s.upto, n+1)
+	return s.accts[i]
 }
 
 // lookup returns the account of a user name, compared exactly.
@@ -90,6 +139,17 @@ func (s *Store) lookup(name string) (*account, bool) {
 // UserRoles returns the roles the user store gives a user name, or nil.
 func (s *Store) UserRoles(name string) []string {
 	if a, ok := s.users[name]; ok {
+		return a.roles
+	}
+	return nil
+}
+
+// ClientRoles returns the roles the users files give an OAuth2 client id
+// ([[clients]] roles), or nil: what a client's own token (client
+// credentials) holds besides its scopes. A user of the same name is never
+// asked.
+func (s *Store) ClientRoles(id string) []string {
+	if a, ok := s.clients[id]; ok {
 		return a.roles
 	}
 	return nil

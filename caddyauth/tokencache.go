@@ -11,14 +11,32 @@ import (
 // of the user store.
 type tokenClaims struct {
 	user   string
+	client bool     // a client's own token (client credentials): user is its client id
 	roles  []string // from the token's roles claim
 	scopes []string
 	exp    time.Time // zero: no expiry known (introspection without exp)
+
+	// the keys that verified the token, and their generation then: when
+	// they change (a key removed from a JWK set), the token is verified
+	// again before it is trusted
+	src keySource
+	gen uint64
 
 	// for the built-in token service: revocation is checked on every use
 	issuer   *oauthIssuer
 	jti, sid string
 }
+
+// A keySource is a set of verification keys that can change while tokens
+// it verified are cached: a JWK set fetched from a URL, the token
+// service's key ring. Its generation changes whenever its keys do.
+type keySource interface {
+	generation() uint64
+}
+
+// stale reports whether the keys that verified the token have changed
+// since.
+func (tc *tokenClaims) stale() bool { return tc.src != nil && tc.src.generation() != tc.gen }
 
 // tokenEntry is a cached verdict on one token: its claims, or a denial.
 type tokenEntry struct {

@@ -58,6 +58,9 @@ type Client struct {
 	GrantTypes []string
 	// Scopes the client may be given.
 	Scopes []string
+	// Roles the client's own tokens (client credentials) hold, for rules
+	// that check permissions; a user's roles never apply to them.
+	Roles []string
 	// Source is "file:line" of the client's entry.
 	Source string
 }
@@ -88,6 +91,7 @@ type usersDoc struct {
 		Secret     string   `toml:"secret"`
 		GrantTypes []string `toml:"grant_types"`
 		Scopes     []string `toml:"scopes"`
+		Roles      []string `toml:"roles"`
 	} `toml:"clients"`
 }
 
@@ -139,6 +143,14 @@ func (u *Users) Check() error {
 			return fmt.Errorf("%s: client %q is already defined at %s", c.Source, c.ID, prev)
 		}
 		clients[c.ID] = c.Source
+		if user, clash := users[c.ID]; clash {
+			return fmt.Errorf("%s: client id %q is also the name of the user at %s: a client's own token names the client as its subject, so the two must differ", c.Source, c.ID, user)
+		}
+		for _, r := range c.Roles {
+			if !roles[r] {
+				return fmt.Errorf("%s: client %q has role %q, which no users file defines", c.Source, c.ID, r)
+			}
+		}
 	}
 	return nil
 }
@@ -204,7 +216,7 @@ func ParseUsers(name string, data []byte) (*Users, error) {
 				return nil, fail("clients", i, "grant_types", "unknown grant type %q", g)
 			}
 		}
-		out.Clients = append(out.Clients, Client{ID: c.ClientID, Hash: c.Secret, GrantTypes: c.GrantTypes, Scopes: c.Scopes,
+		out.Clients = append(out.Clients, Client{ID: c.ClientID, Hash: c.Secret, GrantTypes: c.GrantTypes, Scopes: c.Scopes, Roles: c.Roles,
 			Source: fmt.Sprintf("%s:%d", name, lines.line("clients", i, ""))})
 	}
 	return out, nil
