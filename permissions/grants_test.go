@@ -133,7 +133,7 @@ func TestLoadErrors(t *testing.T) {
 	cases := []struct {
 		name, data, want string
 	}{
-		{"users.toml", "[[users]]\nusername = \"a\"\npasword = \"x\"\n", "users.toml:3: users.pasword: unknown key"},
+		{"users.toml", "[[users]]\nusername = \"a\"\npasword = \"x\"\n", "users.toml:3:1: users[1].pasword: unknown key (did you mean password?)"},
 		{"users.toml", "[[users]]\nusername = \"a\"\npassword = \"plain\"\n", "users.toml:3: users[1].password: not a bcrypt or argon2id hash"},
 		{"users.toml", "[[users]]\nusername = \"a:b\"\npassword = \"x\"\n", "users.toml:2: users[1].username: contains ':'"},
 		{"users.toml", "[[users]]\nusername = \"a\"\npassword = \"$2a$10$ZfPjv9Dc6areQN3W1oASBuh6GX92t5nEB5IHJ9UxRNIkjXj5IKoLy\"\n\n[[users]]\nroles = []\npassword = \"plain\"\nusername = \"b\"\n", "users.toml:7: users[2].password: not a bcrypt or argon2id hash"},
@@ -141,7 +141,7 @@ func TestLoadErrors(t *testing.T) {
 		{"users.toml", "[[users]]\nusername = \"a\"\npassword = \"$2a$31$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234\"\n", "bcrypt cost must be 4 to 16"},
 		{"users.toml", "[[users]\n", "users.toml"},
 		{"deployment.toml", "[[resource.access_control]]\ncontext = \"/a\"\nsecure = true\n", "deployment.toml:1: resource.access_control[1].http_method: missing"},
-		{"deployment.toml", "[[resource.access_control]]\ncontext = \"/a\"\nhttp_method = \"all\"\nsecure = \"yes\"\n", "deployment.toml:4: resource.access_control[1].secure: must be true or false"},
+		{"deployment.toml", "[[resource.access_control]]\ncontext = \"/a\"\nhttp_method = \"all\"\nsecure = \"yes\"\n", "deployment.toml:4: resource.access_control[1].secure: want true or false, got a string"},
 		{"deployment.toml", "[[resource.access_control]]\ncontext = \"/a\"\nhttp_method = \"all\"\npermisions = [\"/p\"]\n", "deployment.toml:4: resource.access_control[1].permisions: unknown key"},
 		{"deployment.toml", "[resource_access_control]\ndefault_access = \"maybe\"\n", "deployment.toml:2: resource_access_control.default_access: default_access must be deny or allow"},
 	}

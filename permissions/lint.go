@@ -8,8 +8,11 @@ import (
 
 // A Finding is one thing lint reports about a policy.
 type Finding struct {
-	// Source is "file:line" (or "Caddyfile") of what the finding is about.
+	// Source is "file:line" of what the finding is about.
 	Source string `json:"source"`
+	// Rule is the rule's place in the policy, from 1, when the finding is
+	// about a rule; 0 otherwise.
+	Rule int `json:"rule,omitempty"`
 	// Level is "error" (the policy cannot work as written) or "warning".
 	Level   string `json:"level"`
 	Code    string `json:"code"`
@@ -17,7 +20,11 @@ type Finding struct {
 }
 
 func (f Finding) String() string {
-	return f.Source + ": " + f.Level + ": " + f.Message + " [" + f.Code + "]"
+	where := f.Source
+	if f.Rule > 0 {
+		where = RuleName(f.Source, f.Rule)
+	}
+	return where + ": " + f.Level + ": " + f.Message + " [" + f.Code + "]"
 }
 
 // Lint looks for mistakes in a policy: rules that can never match because
@@ -28,20 +35,26 @@ func (f Finding) String() string {
 // never be passed. users may be nil.
 func (p *Policy) Lint(handlers []string, users *Users) []Finding {
 	var out []Finding
-	add := func(src, level, code, format string, args ...any) {
-		out = append(out, Finding{Source: src, Level: level, Code: code, Message: fmt.Sprintf(format, args...)})
-	}
 	for j := range p.rules {
 		r := &p.rules[j]
+		add := func(level, code, format string, args ...any) {
+			out = append(out, Finding{Source: r.Source, Rule: j + 1, Level: level, Code: code, Message: fmt.Sprintf(format, args...)})
+		}
 		for i := 0; i < j; i++ {
 			if p.rules[i].covers(r) {
-				add(r.Source, "warning", "rule.unreachable", "rule %d (%s) can never match: rule %d (%s, at %s) comes first and takes all its requests",
-					j, r.Context, i, p.rules[i].Context, p.rules[i].Source)
+				add("warning", "rule.unreachable", "context %s can never match: %s (%s) comes first and takes all its requests",
+					r.Context, p.Name(i), p.rules[i].Context)
 				break
 			}
 		}
 		if !r.Glob && looksLikeGlob(r.Context) {
-			add(r.Source, "warning", "pattern.glob_like", "context %q is a regular expression, where /* means \"any number of slashes\"; for everything below a path write (.*)", r.Context)
+			add("warning", "pattern.glob_like", "context %q is a regular expression, where /* means \"any number of slashes\"; for everything below a path write (.*)", r.Context)
+		}
+		if r.Glob && looksLikeRegexp(r.Context) {
+			add("warning", "pattern.regex_like", "resource path %q is a path pattern, not a regular expression: * is any run of characters and ( ) . \\ are themselves; for everything below /api write /api/*", r.Context)
+		}
+		for _, m := range unregisteredMethods(r.Methods) {
+			add("warning", "method.unknown", "method %s is not a registered HTTP method: no ordinary client sends it%s", m, DidYouMean(m, commonMethods))
 		}
 		if len(r.Handlers) > 0 && handlers != nil {
 			usable := false
@@ -49,23 +62,29 @@ func (p *Policy) Lint(handlers []string, users *Users) []Finding {
 				if slices.Contains(handlers, h) {
 					usable = true
 				} else {
-					add(r.Source, "error", "handler.unknown", "allowed handler %q is not configured (configured: %s)", h, strings.Join(handlers, ", "))
+					add("error", "handler.unknown", "allowed handler %q is not configured (configured: %s)%s", h, strings.Join(handlers, ", "), DidYouMean(h, handlers))
 				}
 			}
 			if !usable && r.Secured {
-				add(r.Source, "error", "rule.unpassable", "no configured handler is allowed, so no request can pass this rule")
+				add("error", "rule.unpassable", "no configured handler is allowed, so no request can pass this rule")
 			}
 		}
 		if users != nil && r.Secured {
 			for _, perm := range r.Permissions {
 				if perm != "none" && !anyRoleGrants(users.Roles, perm) {
-					add(r.Source, "warning", "permission.unheld", "no role holds permission %s (or an ancestor of it)", perm)
+					add("warning", "permission.unheld", "no role holds permission %s (or an ancestor of it)", perm)
 				}
 			}
 		}
 		for _, k := range r.Ignored {
-			add(r.Source, "warning", "key.ignored", "%s is accepted for WSO2 compatibility but not enforced", k)
+			add("warning", "key.ignored", "%s is accepted for WSO2 compatibility but not enforced", k)
+			if !r.Secured && (k == "cross_tenant" || k == "cross_access_allowed_tenants") {
+				add("warning", "tenant.unsecured", "%s has no effect on an unsecured rule: no user is checked", k)
+			}
 		}
+	}
+	add := func(src, level, code, format string, args ...any) {
+		out = append(out, Finding{Source: src, Level: level, Code: code, Message: fmt.Sprintf(format, args...)})
 	}
 	if users != nil {
 		used := map[string]bool{}
@@ -98,6 +117,16 @@ func anyRoleGrants(roles []Role, perm string) bool {
 // at its start: written as a glob, it means something else.
 func looksLikeGlob(re string) bool {
 	return strings.HasPrefix(re, "*") || strings.Contains(re, "/*")
+}
+
+// LoadFindings are the lint codes worth a log line each time a policy
+// loads: a rule that can never be used as written.
+var LoadFindings = []string{"method.unknown", "pattern.regex_like", "handler.unknown", "rule.unpassable"}
+
+// looksLikeRegexp reports a path pattern written in regular-expression
+// syntax (WSO2's habit), which as a path pattern means literal text.
+func looksLikeRegexp(glob string) bool {
+	return strings.ContainsAny(glob, "()\\") || strings.Contains(glob, ".*")
 }
 
 // covers reports whether rule c takes every request rule d would match:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -17,10 +18,11 @@ import (
 
 // A FileError names the file, line and field of a configuration error.
 type FileError struct {
-	File  string
-	Line  int    // 0 when unknown
-	Field string // such as users[2].password; "" when none
-	Err   error
+	File   string
+	Line   int    // 0 when unknown
+	Column int    // 0 when unknown
+	Field  string // such as users[2].password; "" when none
+	Err    error
 }
 
 func (e *FileError) Error() string {
@@ -28,6 +30,9 @@ func (e *FileError) Error() string {
 	b.WriteString(e.File)
 	if e.Line > 0 {
 		b.WriteString(":" + strconv.Itoa(e.Line))
+		if e.Column > 0 {
+			b.WriteString(":" + strconv.Itoa(e.Column))
+		}
 	}
 	b.WriteString(": ")
 	if e.Field != "" {
@@ -119,11 +124,13 @@ func LoadUsers(paths ...string) (*Users, error) {
 // Check verifies that names are unique and every role a user has is defined.
 func (u *Users) Check() error {
 	roles := map[string]bool{}
+	roleAt := map[string]string{}
 	for _, r := range u.Roles {
 		if roles[r.Name] {
-			return fmt.Errorf("role %q is defined twice", r.Name)
+			return fmt.Errorf("%s: role %q is already defined at %s", r.Source, r.Name, roleAt[r.Name])
 		}
 		roles[r.Name] = true
+		roleAt[r.Name] = r.Source
 	}
 	users := map[string]string{}
 	for _, usr := range u.Users {
@@ -133,7 +140,7 @@ func (u *Users) Check() error {
 		users[usr.Name] = usr.Source
 		for _, r := range usr.Roles {
 			if !roles[r] {
-				return fmt.Errorf("%s: user %q has role %q, which no users file defines", usr.Source, usr.Name, r)
+				return fmt.Errorf("%s: user %q has role %q, which no users file defines%s", usr.Source, usr.Name, r, DidYouMean(r, keys(roles)))
 			}
 		}
 	}
@@ -160,13 +167,13 @@ func (u *Users) Check() error {
 func ParseUsers(name string, data []byte) (*Users, error) {
 	lines, err := newFileLines(data, false)
 	if err != nil {
-		return nil, tomlError(name, err)
+		return nil, syntaxError(name, data, err)
 	}
 	var doc usersDoc
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
-		return nil, tomlError(name, err)
+		return nil, usersError(name, lines, err)
 	}
 	out := &Users{}
 	fail := func(table string, i int, key string, format string, args ...any) error {
@@ -246,11 +253,27 @@ type Resources struct {
 	// Default is the file's default_access, nil when it does not set one.
 	Default *Access
 	Rules   []Rule
+	// Warnings are what the file says that is probably not meant, such as
+	// no rule at all.
+	Warnings []Finding
 }
 
 // Keys of a [[resource.access_control]] entry that WSO2 knows and this
 // module accepts without implementing them.
 var ignoredKeys = map[string]bool{"cross_tenant": true, "cross_access_allowed_tenants": true}
+
+// entryKeys are the keys a [[resource.access_control]] entry may have.
+var entryKeys = []string{"context", "secure", "secured", "http_method", "permissions", "scopes", "allowed_auth_handlers",
+	"cross_tenant", "cross_access_allowed_tenants"}
+
+// racKeys are the keys of [resource_access_control].
+var racKeys = []string{"default_access", "default_access_allow"}
+
+// The tables of a deployment.toml that hold rules and their defaults.
+const (
+	rulesTable   = "resource.access_control"
+	defaultTable = "resource_access_control"
+)
 
 // LoadResources reads a deployment.toml file.
 func LoadResources(path string) (*Resources, error) {
@@ -263,11 +286,21 @@ func LoadResources(path string) (*Resources, error) {
 
 // ParseResources parses WSO2's deployment.toml form: the
 // [resource_access_control] table and the [[resource.access_control]]
-// entries. Other tables are ignored.
+// entries. Other tables are ignored, but one whose name is close to
+// either of these is an error: it is a typo that would drop rules.
 func ParseResources(name string, data []byte) (*Resources, error) {
 	lines, err := newFileLines(data, true)
 	if err != nil {
-		return nil, tomlError(name, err)
+		return nil, syntaxError(name, data, err)
+	}
+	for table, entries := range lines.idx {
+		if table == rulesTable || table == defaultTable || len(entries) == 0 {
+			continue
+		}
+		if want := Suggest(table, []string{rulesTable, defaultTable}); want != "" {
+			return nil, &FileError{File: name, Line: entries[0].header, Field: table,
+				Err: fmt.Errorf("no such table: did you mean %s? (this table is ignored, and its rules with it)", want)}
+		}
 	}
 	var doc struct {
 		RAC      map[string]any `toml:"resource_access_control"`
@@ -280,42 +313,52 @@ func ParseResources(name string, data []byte) (*Resources, error) {
 	}
 	out := &Resources{}
 	for k, v := range doc.RAC {
-		line := lines.line("resource_access_control", 0, k)
+		fe := &FileError{File: name, Line: lines.line(defaultTable, 0, k), Field: defaultTable + "." + k}
 		switch k {
 		case "default_access":
 			s, ok := v.(string)
 			if !ok {
-				return nil, &FileError{name, line, "resource_access_control.default_access", errors.New("must be a string")}
+				fe.Err = fmt.Errorf("want a string (deny or allow), got %s", tomlKind(v))
+				return nil, fe
 			}
 			a, err := ParseAccess(s)
 			if err != nil {
-				return nil, &FileError{name, line, "resource_access_control.default_access", err}
+				fe.Err = err
+				return nil, fe
 			}
 			out.Default = &a
 		case "default_access_allow":
 			b, ok := v.(bool)
 			if !ok {
-				return nil, &FileError{name, line, "resource_access_control." + k, errors.New("must be true or false")}
+				fe.Err = fmt.Errorf("want true or false, got %s", tomlKind(v))
+				return nil, fe
 			}
 			a := Deny
 			if b {
 				a = Allow
 			}
 			out.Default = &a
+		default:
+			fe.Err = errors.New("unknown key" + DidYouMean(k, racKeys))
+			return nil, fe
 		}
 	}
 	for i, e := range doc.Resource.AccessControl {
 		r, err := ruleFromTOML(e)
 		if err != nil {
+			field := fmt.Sprintf("%s[%d]", rulesTable, i+1)
 			var fe *fieldError
 			if errors.As(err, &fe) {
-				return nil, &FileError{name, lines.line("resource.access_control", i, fe.key),
-					fmt.Sprintf("resource.access_control[%d].%s", i+1, fe.key), fe.err}
+				return nil, &FileError{File: name, Line: lines.line(rulesTable, i, fe.key), Field: field + "." + fe.key, Err: fe.err}
 			}
-			return nil, &FileError{name, lines.line("resource.access_control", i, ""), fmt.Sprintf("resource.access_control[%d]", i+1), err}
+			return nil, &FileError{File: name, Line: lines.line(rulesTable, i, ""), Field: field, Err: err}
 		}
-		r.Source = fmt.Sprintf("%s:%d", name, lines.line("resource.access_control", i, "context"))
+		r.Source = fmt.Sprintf("%s:%d", name, lines.line(rulesTable, i, "context"))
 		out.Rules = append(out.Rules, r)
+	}
+	if len(out.Rules) == 0 {
+		out.Warnings = append(out.Warnings, Finding{Source: name, Level: "warning", Code: "resources.empty",
+			Message: "no [[resource.access_control]] entry: this file adds no rule"})
 	}
 	return out, nil
 }
@@ -327,14 +370,43 @@ type fieldError struct {
 
 func (e *fieldError) Error() string { return e.key + ": " + e.err.Error() }
 
+// tomlKind names the kind of a decoded TOML value in words.
+func tomlKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a table"
+	}
+	return "a date or time"
+}
+
 func ruleFromTOML(e map[string]any) (Rule, error) {
 	var r Rule
 	bad := func(key, format string, args ...any) error {
 		return &fieldError{key, fmt.Errorf(format, args...)}
 	}
+	for k := range e {
+		if !slices.Contains(entryKeys, k) {
+			return r, bad(k, "unknown key%s", DidYouMean(k, entryKeys))
+		}
+	}
 	ctx, ok := e["context"].(string)
-	if !ok || ctx == "" {
-		return r, bad("context", "missing, empty or not a string")
+	switch {
+	case e["context"] == nil:
+		return r, bad("context", "missing")
+	case !ok:
+		return r, bad("context", "want a string, got %s", tomlKind(e["context"]))
+	case ctx == "":
+		return r, bad("context", "empty")
 	}
 	r.Context = ctx
 	r.Secured = true // safer than WSO2, where a missing key means unsecured
@@ -347,14 +419,17 @@ func ruleFromTOML(e map[string]any) (Rule, error) {
 			secKey = k
 			b, ok := v.(bool)
 			if !ok {
-				return r, bad(k, "must be true or false")
+				return r, bad(k, "want true or false, got %s", tomlKind(v))
 			}
 			r.Secured = b
 		}
 	}
 	m, ok := e["http_method"].(string)
 	if !ok {
-		return r, bad("http_method", "missing or not a string (use \"all\" for every method)")
+		if e["http_method"] == nil {
+			return r, bad("http_method", "missing (use \"all\" for every method)")
+		}
+		return r, bad("http_method", "want a string such as \"GET, POST\" or \"all\", got %s", tomlKind(e["http_method"]))
 	}
 	r.Methods = SplitMethods(m)
 	if len(r.Methods) == 0 {
@@ -381,12 +456,7 @@ func ruleFromTOML(e map[string]any) (Rule, error) {
 	}
 	r.Handlers = HandlerNames(handlers)
 	for k := range e {
-		switch k {
-		case "context", "secure", "secured", "http_method", "permissions", "scopes", "allowed_auth_handlers":
-		default:
-			if !ignoredKeys[k] {
-				return r, bad(k, "unknown key")
-			}
+		if ignoredKeys[k] {
 			r.Ignored = append(r.Ignored, k)
 		}
 	}
@@ -412,14 +482,14 @@ func stringList(e map[string]any, key string) ([]string, error) {
 		for _, x := range v {
 			s, ok := x.(string)
 			if !ok {
-				return nil, &fieldError{key, errors.New("must be a list of strings")}
+				return nil, &fieldError{key, fmt.Errorf("want a list of strings, got a list holding %s", tomlKind(x))}
 			}
 			if s = strings.TrimSpace(s); s != "" {
 				out = append(out, s)
 			}
 		}
 	default:
-		return nil, &fieldError{key, errors.New("must be a string or a list of strings")}
+		return nil, &fieldError{key, fmt.Errorf("want a list of strings (or one comma-separated string), got %s", tomlKind(v))}
 	}
 	return out, nil
 }
@@ -442,22 +512,112 @@ func HandlerNames(list []string) []string {
 	return out
 }
 
-// tomlError turns a go-toml error into a FileError with a line.
+// syntaxError is tomlError for a document the line indexer could not
+// read: decoding it again gives the error with its line and column.
+func syntaxError(name string, data []byte, err error) error {
+	var v any
+	if derr := toml.Unmarshal(data, &v); derr != nil {
+		return tomlError(name, derr)
+	}
+	return tomlError(name, err)
+}
+
+// tomlError turns a go-toml syntax error into a FileError with its line
+// and column.
 func tomlError(name string, err error) error {
 	var de *toml.DecodeError
-	var se *toml.StrictMissingError
 	var pe *unstable.ParserError
 	switch {
-	case errors.As(err, &se) && len(se.Errors) > 0:
-		row, _ := se.Errors[0].Position()
-		return &FileError{File: name, Line: row, Field: strings.Join(se.Errors[0].Key(), "."), Err: errors.New("unknown key")}
 	case errors.As(err, &de):
-		row, _ := de.Position()
-		return &FileError{File: name, Line: row, Err: errors.New(de.Error())}
+		row, col := de.Position()
+		return &FileError{File: name, Line: row, Column: col, Err: errors.New(strings.TrimPrefix(de.Error(), "toml: "))}
 	case errors.As(err, &pe):
 		return &FileError{File: name, Err: errors.New(pe.Message)}
 	}
 	return &FileError{File: name, Err: err}
+}
+
+// usersSchema is what each key of a users file holds, in words.
+var usersSchema = map[string]map[string]string{
+	"roles":   {"name": "a string", "permissions": "a list of strings", "scopes": "a list of strings"},
+	"users":   {"username": "a string", "password": "a string", "roles": "a list of strings"},
+	"clients": {"client_id": "a string", "secret": "a string", "grant_types": "a list of strings", "scopes": "a list of strings", "roles": "a list of strings"},
+}
+
+// decodeKind reads the TOML kind out of go-toml's type error ("cannot
+// decode TOML string into ..."), and whether it was a list's element.
+var decodeKind = regexp.MustCompile(`cannot decode TOML (\w+) into .* of type (\S+)$`)
+
+// usersError says what is wrong in a users file in the file's terms:
+// unknown keys with a suggestion, a value of the wrong type as "want a
+// list of strings, got a string", never a Go type.
+func usersError(name string, lines *fileLines, err error) error {
+	var se *toml.StrictMissingError
+	var de *toml.DecodeError
+	switch {
+	case errors.As(err, &se) && len(se.Errors) > 0:
+		e := se.Errors[0]
+		row, col := e.Position()
+		key := e.Key()
+		msg := "unknown key"
+		if len(key) == 2 {
+			if fields, ok := usersSchema[key[0]]; ok {
+				msg += DidYouMean(key[1], keys(fields))
+			}
+		} else if len(key) == 1 {
+			return &FileError{File: name, Line: row, Column: col, Field: key[0], Err: errors.New("unknown table" + DidYouMean(key[0], keys(usersSchema)))}
+		}
+		return &FileError{File: name, Line: row, Column: col, Field: lines.field(key, row), Err: errors.New(msg)}
+	case errors.As(err, &de) && len(de.Key()) == 2:
+		row, col := de.Position()
+		key := de.Key()
+		want := usersSchema[key[0]][key[1]]
+		m := decodeKind.FindStringSubmatch(de.Error())
+		if want == "" || m == nil {
+			break
+		}
+		got := "a " + m[1]
+		if m[1] == "integer" {
+			got = "an integer"
+		}
+		if want == "a list of strings" && m[2] != "[]string" {
+			got = "a list holding " + got
+		}
+		return &FileError{File: name, Line: row, Column: col, Field: lines.field(key, row), Err: fmt.Errorf("want %s, got %s", want, got)}
+	}
+	return tomlError(name, err)
+}
+
+// field names the entry of an array of tables that holds a line, as
+// users[2].roles.
+func (f *fileLines) field(key []string, row int) string {
+	if len(key) == 0 {
+		return ""
+	}
+	entries := f.idx[key[0]]
+	n := 0
+	for i, e := range entries {
+		if e.header <= row {
+			n = i + 1
+		}
+	}
+	out := key[0]
+	if n > 0 {
+		out += "[" + strconv.Itoa(n) + "]"
+	}
+	if len(key) > 1 {
+		out += "." + strings.Join(key[1:], ".")
+	}
+	return out
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // lineIndex maps (table path, entry index, key) to a line.

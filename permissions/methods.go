@@ -2,6 +2,7 @@ package permissions
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -113,4 +114,28 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// registeredMethods are the methods of IANA's HTTP Method Registry (RFC
+// 9110, WebDAV and its extensions, PATCH, QUERY). A rule may name any
+// token, but one outside these is probably a typo: lint and the load log
+// warn about it.
+var registeredMethods = []string{"ACL", "BASELINE-CONTROL", "BIND", "CHECKIN", "CHECKOUT", "CONNECT", "COPY", "DELETE",
+	"GET", "HEAD", "LABEL", "LINK", "LOCK", "MERGE", "MKACTIVITY", "MKCALENDAR", "MKCOL", "MKREDIRECTREF", "MKWORKSPACE",
+	"MOVE", "OPTIONS", "ORDERPATCH", "PATCH", "POST", "PRI", "PROPFIND", "PROPPATCH", "PUT", "QUERY", "REBIND", "REPORT",
+	"SEARCH", "TRACE", "UNBIND", "UNCHECKOUT", "UNLINK", "UNLOCK", "UPDATE", "UPDATEREDIRECTREF", "VERSION-CONTROL"}
+
+// commonMethods are the ones suggestions are drawn from.
+var commonMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}
+
+// unregisteredMethods returns a rule's methods that no registry holds.
+func unregisteredMethods(methods []string) []string {
+	var out []string
+	for _, m := range methods {
+		m = strings.ToUpper(strings.TrimSpace(m))
+		if m != "ALL" && !slices.Contains(registeredMethods, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package permissions
 import (
 	"fmt"
 	"math/bits"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,7 +58,9 @@ type Rule struct {
 	// Authorizers names the extra authorizers that run on this rule after
 	// its permissions are checked; empty means every configured one.
 	Authorizers []string
-	// Source tells where the rule was written: "file:line" or "Caddyfile".
+	// Source tells where the rule's context was written: "file:line" (a
+	// Caddyfile's too). With its place in the policy it names the rule:
+	// RuleName.
 	Source string
 	// Ignored lists WSO2 keys that were accepted but are not implemented.
 	Ignored []string
@@ -184,7 +187,7 @@ func NewPolicy(rules []Rule, roles []Role, opts Options) (*Policy, error) {
 	words := (len(rules) + 63) / 64
 	p.always = make([]uint64, words)
 	p.pool.New = func() any { b := make([]uint64, words); return &b }
-	for _, r := range rules {
+	for i, r := range rules {
 		c := compiled{Rule: r}
 		var err error
 		if r.Glob {
@@ -193,10 +196,10 @@ func NewPolicy(rules []Rule, roles []Role, opts Options) (*Policy, error) {
 			c.pat, err = CompileRegexp(r.Context)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: context %q: %w", r.Source, r.Context, err)
+			return nil, fmt.Errorf("%s: context %q: %w", RuleName(r.Source, i+1), r.Context, err)
 		}
 		if c.methods, err = newMethodSet(r.Methods); err != nil {
-			return nil, fmt.Errorf("%s: %w", r.Source, err)
+			return nil, fmt.Errorf("%s: %w", RuleName(r.Source, i+1), err)
 		}
 		for _, perm := range r.Permissions {
 			if strings.EqualFold(perm, "none") {
@@ -204,7 +207,7 @@ func NewPolicy(rules []Rule, roles []Role, opts Options) (*Policy, error) {
 				continue
 			}
 			if err := checkPermission(perm); err != nil {
-				return nil, fmt.Errorf("%s: %w", r.Source, err)
+				return nil, fmt.Errorf("%s: %w", RuleName(r.Source, i+1), err)
 			}
 			c.perms = append(c.perms, p.grantingRoles(roles, perm))
 		}
@@ -353,6 +356,19 @@ func fnv(s string, h uint32) uint32 {
 
 // Len returns the number of rules.
 func (p *Policy) Len() int { return len(p.rules) }
+
+// RuleName is how a rule is named in errors, lint, logs and the admin
+// API: where its context was written and its place in the policy,
+// counted from 1 ("deployment.toml:16: rule 4").
+func RuleName(source string, n int) string {
+	if source == "" {
+		source = "config"
+	}
+	return source + ": rule " + strconv.Itoa(n)
+}
+
+// Name returns rule i's name (RuleName); i is 0-based, as Rule's.
+func (p *Policy) Name(i int) string { return RuleName(p.rules[i].Source, i+1) }
 
 // Rule returns rule i (0-based).
 func (p *Policy) Rule(i int) *Rule { return &p.rules[i].Rule }
