@@ -80,7 +80,7 @@ func TestAdapt(t *testing.T) {
 	if strings.Join(order, ",") != "authentication,rest_auth,static_response" {
 		t.Errorf("handler order %v", order)
 	}
-	want := `{"authenticators":[{"handler":"basic","realm":"api","throttle_failures":5,"throttle_window":30000000000}],"cors_preflight":false,"default_access":"allow","forward_identity":true,"handler":"rest_auth","name":"api","permission_match":"any","resources":["d.toml"],"rules":[{"methods":["GET"],"path":"/health","secured":false},{"path":"/admin/*","permissions":["/permission/admin"]},{"methods":["GET","POST"],"path":"/x","permissions":["none"]},{"path":"/y","permissions":["/permission/a","/permission/b"]},{"auth_handlers":["BasicAuthentication"],"path":"/z","scopes":["s1","s2"]}],"users":["a.toml","b.toml"]}`
+	want := `{"authenticators":[{"handler":"basic","realm":"api","throttle_failures":5,"throttle_window":30000000000}],"cors_preflight":false,"default_access":"allow","forward_identity":true,"handler":"rest_auth","name":"api","permission_match":"any","resources":["d.toml"],"rules":[{"methods":["GET"],"path":"/health","secured":false,"source":"Caddyfile:11"},{"path":"/admin/*","permissions":["/permission/admin"],"source":"Caddyfile:14"},{"methods":["GET","POST"],"path":"/x","permissions":["none"],"source":"Caddyfile:15"},{"path":"/y","permissions":["/permission/a","/permission/b"],"source":"Caddyfile:16"},{"auth_handlers":["BasicAuthentication"],"path":"/z","scopes":["s1","s2"],"source":"Caddyfile:17"}],"users":["a.toml","b.toml"]}`
 	if restAuth != want {
 		t.Errorf("JSON\n got %s\nwant %s", restAuth, want)
 	}
@@ -275,5 +275,28 @@ func TestAdaptTokenService(t *testing.T) {
 	}
 	if i, j := strings.Index(s, `"handler":"oauth2_server"`), strings.Index(s, `"handler":"rest_auth"`); i < 0 || j < 0 || i > j {
 		t.Errorf("oauth2_server must come before rest_auth: %s", s)
+	}
+}
+
+// TestCaddyfileMistakes: a Caddyfile error says how to fix it, with the
+// closest option for a misspelled one.
+func TestCaddyfileMistakes(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{"watch 5", `watch: "5" is not a duration: write 5s`},
+		{"watch soon", `watch: "soon" is not a duration: write it as 30s, 5m or 1h`},
+		{"basic {\n throttle 10 1 minute\n}", "throttle: write throttle <failures> <window>, e.g. throttle 10 1m; or throttle off"},
+		{"basic {\n throttle 10 60\n}", `throttle: "60" is not a duration: write 60s`},
+		{"basic {\n relm api\n}", `basic: unknown option "relm" (did you mean realm?)`},
+		{"bsic", `unknown rest_auth option or authenticator "bsic" (did you mean basic?)`},
+		{"resourses d.toml", `unknown rest_auth option or authenticator "resourses" (did you mean resources?)`},
+		{"resource /x {\n permisions /p\n}", `resource: unknown option "permisions" (did you mean permissions?)`},
+		{"bearer {\n jwt {\n audiance api\n }\n}", `jwt: unknown option "audiance" (did you mean audience?)`},
+		{"bearer {\n jwt {\n leeway -1s\n }\n}", `leeway: "-1s" must not be negative`},
+		{"client_cert {\n usrname cn\n}", `client_cert: unknown option "usrname" (did you mean username?)`},
+	} {
+		_, err := adaptRestAuth(t, c.body)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v\nwant one containing %q", c.body, err, c.want)
+		}
 	}
 }

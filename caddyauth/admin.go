@@ -22,8 +22,10 @@ func init() {
 //	POST /rest-auth/check    what a request would get, and why
 //	POST /rest-auth/reload   re-read the users and resources files
 //
-// Calls name a handler with "handler" (its name option); it may be left
-// out when only one is live.
+// check names a handler with "handler" (its name option); it may be left
+// out when only one is live. reload without "handler" reloads every live
+// rest_auth handler and every oauth2_server's users files. A handler that
+// is not live, or a missing one where several are, is a 400.
 type AdminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -63,7 +65,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		hs, err := findHandlers(q.Handler)
 		if err != nil {
-			return apiError(http.StatusNotFound, err)
+			return apiError(http.StatusBadRequest, err)
 		}
 		h := hs[len(hs)-1]
 		return writeJSON(w, http.StatusOK, explain(h.store.Load(), h.authNames, q))
@@ -77,17 +79,34 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		if err := readJSON(r, &q); err != nil && !errors.Is(err, io.EOF) {
 			return apiError(http.StatusBadRequest, err)
 		}
-		hs, err := findHandlers(q.Handler)
-		if err != nil {
-			return apiError(http.StatusNotFound, err)
-		}
-		var counts ReloadResult
-		for _, h := range hs {
-			if counts, err = h.Reload(); err != nil {
+		var hs []*Handler
+		var ts []*TokenService
+		if q.Handler == "" {
+			hs, ts = liveHandlers(), liveTokenServices()
+		} else {
+			var err error
+			if hs, err = findHandlers(q.Handler); err != nil {
 				return apiError(http.StatusBadRequest, err)
 			}
 		}
-		return writeJSON(w, http.StatusOK, counts)
+		out := ReloadReport{Handlers: []ReloadResult{}}
+		status := http.StatusOK
+		for _, h := range hs {
+			res, err := h.Reload()
+			res.Name = h.Name
+			if err != nil {
+				res.Error, status = err.Error(), http.StatusBadRequest
+			}
+			out.Handlers = append(out.Handlers, res)
+		}
+		for _, t := range ts {
+			res, err := t.Reload()
+			if err != nil {
+				res.Error, status = err.Error(), http.StatusBadRequest
+			}
+			out.TokenServices = append(out.TokenServices, res)
+		}
+		return writeJSON(w, status, out)
 	}
 	return apiError(http.StatusNotFound, fmt.Errorf("no such route: %s", r.URL.Path))
 }

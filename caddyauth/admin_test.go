@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"golang.org/x/crypto/bcrypt"
 )
 
 const adminURL = "http://localhost:2999"
@@ -69,7 +73,7 @@ func TestAdminAPI(t *testing.T) {
 			t.Fatalf("handlers: %s", body)
 		}
 		hi := out.Handlers[0]
-		if hi.Rules[0].Source != "Caddyfile" || !strings.HasSuffix(hi.Rules[1].Source, "deployment.toml:6") {
+		if hi.Rules[0].Source != "Caddyfile:14" || !strings.HasSuffix(hi.Rules[1].Source, "deployment.toml:6") {
 			t.Errorf("rule sources: %+v", hi.Rules[:2])
 		}
 		if len(hi.Roles) != 5 || len(hi.Users) != 6 {
@@ -97,7 +101,7 @@ func TestAdminAPI(t *testing.T) {
 			{`{"method":"GET","path":"/public/x"}`, true, 200, "rule.unsecured", ""},
 			{`{"method":"GET","path":"/nowhere","user":"admin"}`, false, 401, "authz.no_rule", ""},
 			{`{"method":"GET","path":"/a/../scim2/Users","user":"admin"}`, false, 400, "path.noncanonical", ""},
-			{`{"handler":"api","method":"GET","path":"/first/x","user":"bob"}`, true, 200, "authz.granted", "Caddyfile"},
+			{`{"handler":"api","method":"GET","path":"/first/x","user":"bob"}`, true, 200, "authz.granted", "Caddyfile:14"},
 		}
 		for _, c := range cases {
 			code, body := adminCall(t, "POST", "/rest-auth/check", c.req)
@@ -118,7 +122,7 @@ func TestAdminAPI(t *testing.T) {
 			}
 		}
 		for req, want := range map[string]int{
-			`{"handler":"nope","path":"/x"}`: 404,
+			`{"handler":"nope","path":"/x"}`: 400,
 			`{"path":"/x","bogus":1}`:        400,
 			`not json`:                       400,
 		} {
@@ -147,7 +151,7 @@ func TestAdminAPI(t *testing.T) {
 		h.expect("bob after a refused reload", 403, false, h.status("GET", "/scim2/Users", A, basic("bob", "bob-pw")))
 		os.WriteFile(users, []byte(good), 0o600)
 		code, body = adminCall(t, "POST", "/rest-auth/reload", ``)
-		if code != 200 || !strings.Contains(body, `"users": 6`) {
+		if code != 200 || !strings.Contains(body, `"name": "api"`) || !strings.Contains(body, `"users": 6`) {
 			t.Errorf("reload: %d %s", code, body)
 		}
 		h.expect("bob after the reload", 200, true, h.status("GET", "/scim2/Users", A, basic("bob", "bob-pw")))
@@ -245,5 +249,76 @@ func waitFor(t *testing.T, ok func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAdminReloadAll: reload without a handler reloads every live
+// rest_auth handler and every oauth2_server's users files, and answers
+// per handler; a handler that is not live, or none where several are, is
+// a 400 for check and reload.
+func TestAdminReloadAll(t *testing.T) {
+	dir := t.TempDir()
+	users := writeFile(t, dir, "users.toml", usersTOML()+clientsTOML())
+	res := writeFile(t, dir, "deployment.toml", resourcesTOML)
+	up := newUpstream(t)
+	caddytest.NewTester(t).InitServer(fmt.Sprintf(`{
+	skip_install_trust
+	admin localhost:2999
+	http_port 9080
+	grace_period 1ns
+}
+http://127.0.0.1:9080 {
+	oauth2_server {
+		issuer http://127.0.0.1:9080
+		users %[1]s
+	}
+	rest_auth {
+		name one
+		users %[1]s
+		resources %[2]s
+		bearer
+	}
+	reverse_proxy %[3]s
+}
+http://127.0.0.1:9081 {
+	rest_auth {
+		name two
+		users %[1]s
+		resources %[2]s
+	}
+	reverse_proxy %[3]s
+}
+`, users, res, up.addr()), "caddyfile")
+	code, body := adminCall(t, "POST", "/rest-auth/reload", `{}`)
+	var rep struct {
+		Handlers      []struct{ Name string }
+		TokenServices []struct{ Issuer string } `json:"token_services"`
+	}
+	json.Unmarshal([]byte(body), &rep)
+	if code != 200 || len(rep.Handlers) != 2 || len(rep.TokenServices) != 1 {
+		t.Fatalf("reload everything: %d %s", code, body)
+	}
+	for req, want := range map[string]int{`{"handler":"two"}`: 200, `{"handler":"three"}`: 400} {
+		if code, body := adminCall(t, "POST", "/rest-auth/reload", req); code != want {
+			t.Errorf("reload %s: %d %s", req, code, body)
+		}
+	}
+	if code, body := adminCall(t, "POST", "/rest-auth/check", `{"path":"/x"}`); code != 400 || !strings.Contains(body, `say which with \"handler\"`) {
+		t.Errorf("check without a handler where two are live: %d %s", code, body)
+	}
+	// the token service's clients are read again: a new secret works
+	if code, _, _, _ := oauthPost(t, "token", url.Values{"grant_type": {"client_credentials"}}, "svc", "new-secret"); code != 401 {
+		t.Fatalf("the new secret before the reload: %d", code)
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte("new-secret"), 4)
+	data, _ := os.ReadFile(users)
+	text := strings.Replace(string(data), "client_id = \"svc\"\nsecret = ", "client_id = \"svc\"\nsecret = \""+string(h)+"\"\nxsecret = ", 1)
+	text = strings.Replace(text, "\nxsecret = ", "\n# old secret: ", 1)
+	os.WriteFile(users, []byte(text), 0o600)
+	if code, body := adminCall(t, "POST", "/rest-auth/reload", `{}`); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	if code, _, _, body := oauthPost(t, "token", url.Values{"grant_type": {"client_credentials"}}, "svc", "new-secret"); code != 200 {
+		t.Errorf("the new secret after the reload: %d %s", code, body)
 	}
 }

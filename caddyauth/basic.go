@@ -336,15 +336,18 @@ func (b *Basic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				continue
 			}
 			if len(args) != 2 {
-				return d.ArgErr()
+				return d.Err("throttle: write throttle <failures> <window>, e.g. throttle 10 1m; or throttle off")
 			}
 			n, err := strconv.Atoi(args[0])
 			if err != nil || n < 1 {
-				return d.Errf("throttle: failures must be a positive number, not %q", args[0])
+				return d.Errf("throttle: failures must be a positive number, not %q (e.g. throttle 10 1m)", args[0])
 			}
-			w, err := caddy.ParseDuration(args[1])
-			if err != nil || w <= 0 {
-				return d.Errf("throttle: bad window %q", args[1])
+			w, err := parseDuration(d, "throttle", args[1])
+			if err != nil {
+				return err
+			}
+			if w <= 0 {
+				return d.Errf("throttle: the window %q must be more than 0s", args[1])
 			}
 			b.ThrottleFailures, b.ThrottleWindow = n, caddy.Duration(w)
 		case "throttle_ipv6_prefix":
@@ -374,7 +377,7 @@ func (b *Basic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				b.ThrottleUserFailures = n
 			}
 		default:
-			return d.Errf("basic: unknown option %q", d.Val())
+			return unknownOption(d, "basic", []string{"realm", "throttle", "throttle_address", "throttle_user", "throttle_ipv6_prefix"})
 		}
 	}
 	return nil

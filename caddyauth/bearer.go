@@ -427,7 +427,7 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			b.Introspect = in
 		default:
-			return d.Errf("bearer: unknown option %q", d.Val())
+			return unknownOption(d, "bearer", []string{"realm", "roles_from", "cache_size", "jwt", "builtin", "audience", "introspect"})
 		}
 	}
 	return nil
@@ -478,7 +478,8 @@ func parseJWT(d *caddyfile.Dispenser) (*JWTValidator, error) {
 		case "kid_cooldown":
 			err = durationArg(d, &v.KidCooldown)
 		default:
-			return nil, d.Errf("jwt: unknown option %q", opt)
+			return nil, unknownOption(d, "jwt", []string{"issuer", "audience", "jwks_url", "key", "secret", "algorithms", "typ",
+				"user_claim", "roles_claim", "roles_delimiter", "leeway", "refresh", "kid_cooldown"})
 		}
 		if err != nil {
 			return nil, err
@@ -510,8 +511,11 @@ func parseIntrospect(d *caddyfile.Dispenser) (*Introspector, error) {
 					in.CacheTTL = -1
 					continue
 				}
-				ttl, perr := caddy.ParseDuration(v)
-				if perr != nil || ttl <= 0 {
+				ttl, perr := parseDuration(d, "cache_ttl", v)
+				if perr != nil {
+					return nil, perr
+				}
+				if ttl <= 0 {
 					return nil, d.Errf("cache_ttl must be a positive duration or off, not %q", v)
 				}
 				in.CacheTTL = caddy.Duration(ttl)
@@ -528,55 +532,13 @@ func parseIntrospect(d *caddyfile.Dispenser) (*Introspector, error) {
 				in.MaxConcurrent = n
 			}
 		default:
-			return nil, d.Errf("introspect: unknown option %q", opt)
+			return nil, unknownOption(d, "introspect", []string{"endpoint", "client_id", "client_secret", "timeout", "cache_ttl", "negative_ttl", "max_concurrent"})
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
 	return in, nil
-}
-
-// oneArg reads exactly one argument.
-func oneArg(d *caddyfile.Dispenser, out *string) error {
-	args := d.RemainingArgs()
-	if len(args) != 1 {
-		return d.ArgErr()
-	}
-	*out = args[0]
-	return nil
-}
-
-// someArgs reads one or more arguments, adding to what is there.
-func someArgs(d *caddyfile.Dispenser, out *[]string) error {
-	args := d.RemainingArgs()
-	if len(args) == 0 {
-		return d.ArgErr()
-	}
-	*out = append(*out, args...)
-	return nil
-}
-
-// durationArg reads one positive duration.
-func durationArg(d *caddyfile.Dispenser, out *caddy.Duration) error {
-	return durationArgMin(d, out, 1)
-}
-
-// durationArgMin reads one duration of at least least (0 allows 0s).
-func durationArgMin(d *caddyfile.Dispenser, out *caddy.Duration, least time.Duration) error {
-	var s string
-	if err := oneArg(d, &s); err != nil {
-		return err
-	}
-	v, err := caddy.ParseDuration(s)
-	if err != nil || v < least {
-		if least > 0 {
-			return d.Errf("%q is not a positive duration", s)
-		}
-		return d.Errf("%q is not a duration of 0s or more", s)
-	}
-	*out = caddy.Duration(v)
-	return nil
 }
 
 // Interface guards

@@ -1,6 +1,8 @@
 package caddyauth
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -8,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/restauth/caddy-restauth/permissions"
 )
 
 func init() {
@@ -100,9 +104,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "watch":
 			h.Watch = true
 			if d.NextArg() {
-				iv, err := caddy.ParseDuration(d.Val())
-				if err != nil || iv <= 0 {
-					return d.Errf("watch: %q is not a positive duration", d.Val())
+				iv, err := parseDuration(d, "watch", d.Val())
+				if err != nil {
+					return err
+				}
+				if iv <= 0 {
+					return d.Errf("watch: %q must be more than 0s", d.Val())
 				}
 				h.WatchInterval = caddy.Duration(iv)
 			}
@@ -128,7 +135,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			unm, err := caddyfile.UnmarshalModule(d, "http.rest_auth.authorizers."+name)
 			if err != nil {
 				if strings.Contains(err.Error(), "module not registered") {
-					return d.Errf("unknown authorizer %q", name)
+					return d.Errf("unknown authorizer %q%s", name, permissions.DidYouMean(name, moduleIDs("http.rest_auth.authorizers")))
 				}
 				return err
 			}
@@ -139,7 +146,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			unm, err := caddyfile.UnmarshalModule(d, "http.rest_auth.authenticators."+name)
 			if err != nil {
 				if strings.Contains(err.Error(), "module not registered") {
-					return d.Errf("unknown rest_auth option or authenticator %q", name)
+					known := append(slices.Clone(restAuthOptions), moduleIDs("http.rest_auth.authenticators")...)
+					return d.Errf("unknown rest_auth option or authenticator %q%s", name, permissions.DidYouMean(name, known))
 				}
 				return err
 			}
@@ -156,6 +164,7 @@ func parseResource(d *caddyfile.Dispenser) (RuleConfig, error) {
 	if !d.NextArg() {
 		return rc, d.ArgErr()
 	}
+	rc.Source = fmt.Sprintf("%s:%d", d.File(), d.Line())
 	rc.Path = d.Val()
 	if !strings.HasPrefix(rc.Path, "/") && !strings.HasPrefix(rc.Path, "*") {
 		return rc, d.Errf("resource path %q must start with / or *", rc.Path)
@@ -200,10 +209,24 @@ func parseResource(d *caddyfile.Dispenser) (RuleConfig, error) {
 			}
 			rc.Authorizers = append(rc.Authorizers, names...)
 		default:
-			return rc, d.Errf("unknown resource option %q", d.Val())
+			return rc, unknownOption(d, "resource", []string{"secured", "permissions", "scopes", "auth_handlers", "authorizers"})
 		}
 	}
 	return rc, nil
+}
+
+// restAuthOptions are rest_auth's own options (authenticators are the
+// other words its block knows).
+var restAuthOptions = []string{"name", "users", "resources", "default_access", "permission_match", "cors_preflight",
+	"watch", "forward_identity", "resource", "authorizer"}
+
+// moduleIDs are the names of the modules registered in a namespace.
+func moduleIDs(namespace string) []string {
+	var out []string
+	for _, m := range caddy.GetModules(namespace) {
+		out = append(out, m.ID.Name())
+	}
+	return out
 }
 
 func onOff(d *caddyfile.Dispenser) (bool, error) {

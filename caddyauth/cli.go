@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -15,7 +16,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "rest-auth",
-		Usage: "check|lint --config <file> ...",
+		Usage: "check|lint --config <file> [--handler <name>] ...",
 		Short: "Checks rest_auth decisions and lints rest_auth policies offline",
 		Long: `
 rest-auth check answers what a request would get from rest_auth, and why, the same
@@ -24,11 +25,15 @@ answer as the admin API's POST /rest-auth/check, without a running server:
 	caddy rest-auth check --config Caddyfile --method GET --path /scim2/Users --user alice
 
 It prints the decision as JSON and exits 0 when the request would pass, 1 when not.
+With several rest_auth handlers in the config, name one with --handler (its name option).
 
-rest-auth lint reports rules that can never match, regular expressions written like
-globs, unknown handler names, permissions no role holds, roles no user has and WSO2
-keys that are accepted but not enforced, each with its file and line. It exits 1 when
-it finds an error.`,
+rest-auth lint reports what loads but can never be meant: rules that can never match,
+regular expressions written like globs and path patterns written like regular
+expressions, methods no client sends, unknown handler names, permissions no role
+holds, roles no user has, files without rules and WSO2 keys that are accepted but not
+enforced, each with its file, line and rule number; a file that does not load is an
+error. It prints "no findings" when there are none, and exits 1 when it finds an
+error. --handler restricts it to one handler.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			check := &cobra.Command{
 				Use:   "check --config <file> --method <m> --path <p> [--user <u>] [--roles a,b] [--scopes s1,s2] [--auth-method basic|bearer|client_cert] [--handler <name>]",
@@ -43,10 +48,10 @@ it finds an error.`,
 				}),
 			}
 			lint := &cobra.Command{
-				Use:   "lint --config <file>",
+				Use:   "lint --config <file> [--handler <name>]",
 				Short: "Report mistakes in rest_auth policies",
 				RunE: caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
-					return runLint(fl.String("config"), fl.String("adapter"), os.Stdout)
+					return runLint(fl.String("config"), fl.String("adapter"), fl.String("handler"), os.Stdout)
 				}),
 			}
 			for _, c := range []*cobra.Command{check, lint} {
@@ -54,6 +59,7 @@ it finds an error.`,
 				c.Flags().StringP("adapter", "a", "", "Name of config adapter")
 			}
 			check.Flags().String("handler", "", "rest_auth handler name (needed when there are several)")
+			lint.Flags().String("handler", "", "lint only this rest_auth handler (default: all)")
 			check.Flags().String("method", "GET", "HTTP method")
 			check.Flags().String("path", "/", "request path")
 			check.Flags().String("user", "", "user name (roles from the users files)")
@@ -76,14 +82,16 @@ func splitList(s string) []string {
 }
 
 // offlineHandler is a rest_auth handler read from a config file, with its
-// policy compiled but nothing started.
+// policy compiled but nothing started, or the error that stopped it.
 type offlineHandler struct {
 	h     *Handler
 	store *Store
 	auth  []string
+	err   error
 }
 
-// loadOffline adapts a config file and compiles every rest_auth handler in it.
+// loadOffline adapts a config file and compiles every rest_auth handler in
+// it; a handler whose files do not load carries its error.
 func loadOffline(configFile, adapter string) ([]offlineHandler, error) {
 	if configFile == "" {
 		configFile = "Caddyfile"
@@ -107,14 +115,11 @@ func loadOffline(configFile, adapter string) ([]offlineHandler, error) {
 		if err := json.Unmarshal(raw, h); err != nil {
 			return nil, err
 		}
-		if err := h.settle(); err != nil {
-			return nil, err
+		oh := offlineHandler{h: h, auth: authenticatorNames(h.AuthenticatorsRaw)}
+		if oh.err = h.settle(); oh.err == nil {
+			oh.store, oh.err = h.load()
 		}
-		s, err := h.load()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, offlineHandler{h: h, store: s, auth: authenticatorNames(h.AuthenticatorsRaw)})
+		out = append(out, oh)
 	}
 	return out, nil
 }
@@ -176,6 +181,9 @@ func runCheck(configFile, adapter string, q CheckRequest, w io.Writer) (int, err
 	if pick == nil {
 		return 2, fmt.Errorf("no rest_auth handler named %q", q.Handler)
 	}
+	if pick.err != nil {
+		return 2, pick.err
+	}
 	d := explain(pick.store, pick.auth, q)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -188,24 +196,38 @@ func runCheck(configFile, adapter string, q CheckRequest, w io.Writer) (int, err
 	return 0, nil
 }
 
-func runLint(configFile, adapter string, w io.Writer) (int, error) {
+func runLint(configFile, adapter, handler string, w io.Writer) (int, error) {
 	hs, err := loadOffline(configFile, adapter)
 	if err != nil {
-		fmt.Fprintln(w, err)
+		fmt.Fprintf(w, "error: %v\n", err)
 		return 1, err
 	}
-	errs := 0
+	errs, n, seen := 0, 0, false
 	for _, oh := range hs {
-		for _, f := range oh.store.Policy.Lint(oh.auth, oh.store.Users) {
-			name := oh.h.Name
-			if name == "" {
-				name = "rest_auth"
-			}
+		if handler != "" && oh.h.Name != handler {
+			continue
+		}
+		seen = true
+		name := oh.h.where()
+		if oh.err != nil {
+			fmt.Fprintf(w, "%v: error: it does not load (%s)\n", oh.err, name)
+			errs, n = errs+1, n+1
+			continue
+		}
+		findings := append(slices.Clone(oh.store.Warnings), oh.store.Policy.Lint(oh.auth, oh.store.Users)...)
+		for _, f := range findings {
 			fmt.Fprintf(w, "%s (%s)\n", f, name)
 			if f.Level == "error" {
 				errs++
 			}
+			n++
 		}
+	}
+	if !seen {
+		return 2, fmt.Errorf("no rest_auth handler named %q", handler)
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "no findings")
 	}
 	if errs > 0 {
 		return 1, fmt.Errorf("%d errors", errs)

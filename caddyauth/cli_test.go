@@ -86,19 +86,50 @@ func TestCLICheck(t *testing.T) {
 
 func TestCLILint(t *testing.T) {
 	var out bytes.Buffer
-	code, err := runLint(cliFixture(t, ""), "", &out)
+	code, err := runLint(cliFixture(t, ""), "", "", &out)
 	if code != 0 || err != nil {
 		t.Fatalf("lint: %d %v\n%s", code, err, out.String())
 	}
 	text := out.String()
-	for _, want := range []string{"rule.unreachable", "role.unused", "wso2-is-access-control.toml:1088: warning", "users.toml:7: warning"} {
+	for _, want := range []string{"rule.unreachable", "role.unused", "wso2-is-access-control.toml:1088: rule 162: warning", "users.toml:7: warning"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("lint output lacks %q:\n%s", want, text)
 		}
 	}
 	out.Reset()
-	code, err = runLint(cliFixture(t, "\t\tresource /x/* {\n\t\t\tauth_handlers OAuthAuthentication\n\t\t}\n"), "", &out)
-	if code != 1 || err == nil || !strings.Contains(out.String(), `Caddyfile: error: allowed handler "bearer" is not configured`) {
+	code, err = runLint(cliFixture(t, "\t\tresource /x/* {\n\t\t\tauth_handlers OAuthAuthentication\n\t\t}\n"), "", "", &out)
+	if code != 1 || err == nil || !strings.Contains(out.String(), `Caddyfile:6: rule 1: error: allowed handler "bearer" is not configured`) {
 		t.Errorf("lint with an unknown handler: %d %v\n%s", code, err, out.String())
+	}
+}
+
+// TestCLILintMistakes: a clean policy says "no findings"; the mistakes of
+// issue 14 are found, with their lines.
+func TestCLILintMistakes(t *testing.T) {
+	dir := t.TempDir()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), 4)
+	users := writeTemp(t, dir, "users.toml", "[[roles]]\nname = \"r\"\npermissions = [\"/permission/a\"]\n\n[[users]]\nusername = \"u\"\npassword = \""+string(hash)+"\"\nroles = [\"r\"]\n")
+	clean := writeTemp(t, dir, "clean.toml", "[[resource.access_control]]\ncontext = \"/a(.*)\"\nhttp_method = \"GET\"\npermissions = [\"/permission/a\"]\n")
+	typo := writeTemp(t, dir, "typo.toml", "[[resource.access_control]]\ncontext = \"/a(.*)\"\nhttp_method = \"GET\"\n\n[[resource.acess_control]]\ncontext = \"/b\"\nhttp_method = \"all\"\n")
+	gte := writeTemp(t, dir, "gte.toml", "[[resource.access_control]]\ncontext = \"/a(.*)\"\nhttp_method = \"GTE\"\npermissions = [\"/permission/a\"]\n")
+	caddyfile := func(body string) string {
+		return writeTemp(t, dir, "Caddyfile", ":8080 {\n\trest_auth {\n\t\tusers "+users+"\n"+body+"\t}\n\trespond ok\n}\n")
+	}
+	for _, c := range []struct {
+		name, body string
+		code       int
+		want       string
+	}{
+		{"clean", "\t\tresources " + clean + "\n", 0, "no findings\n"},
+		{"a misspelled table", "\t\tresources " + typo + "\n", 1, typo + ":5: resource.acess_control: no such table: did you mean resource.access_control?"},
+		{"GTE", "\t\tresources " + gte + "\n", 0, gte + ":2: rule 1: warning: method GTE is not a registered HTTP method: no ordinary client sends it (did you mean GET?) [method.unknown]"},
+		{"a Caddyfile path written as a regex", "\t\tresource /api/(.*) GET /permission/a\n", 0, "Caddyfile:4: rule 1: warning: resource path \"/api/(.*)\" is a path pattern"},
+		{"no rule", "", 0, "rest_auth: warning: rest_auth has no rule"},
+	} {
+		var out bytes.Buffer
+		code, _ := runLint(caddyfile(c.body), "", "", &out)
+		if code != c.code || !strings.Contains(out.String(), c.want) {
+			t.Errorf("%s: exit %d\n%s\nwant exit %d and %q", c.name, code, out.String(), c.code, c.want)
+		}
 	}
 }

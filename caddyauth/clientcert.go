@@ -281,7 +281,7 @@ func (c *ClientCert) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("client_cert: unknown option %q", d.Val())
+			return unknownOption(d, "client_cert", []string{"realm", "username", "trusted_issuer_cn", "trusted_client"})
 		}
 	}
 	return nil

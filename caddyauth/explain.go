@@ -34,6 +34,8 @@ type Decision struct {
 
 // RuleInfo describes a rule and where it was written.
 type RuleInfo struct {
+	// Index is the rule's place in the policy, counted from 1, as in
+	// errors, lint and logs.
 	Index        int      `json:"index"`
 	Context      string   `json:"context"`
 	Glob         bool     `json:"glob,omitempty"`
@@ -59,7 +61,7 @@ func ruleInfo(i int, r *permissions.Rule) *RuleInfo {
 	if len(methods) == 0 {
 		methods = []string{"all"}
 	}
-	return &RuleInfo{Index: i, Context: r.Context, Glob: r.Glob, Methods: methods, Secured: r.Secured,
+	return &RuleInfo{Index: i + 1, Context: r.Context, Glob: r.Glob, Methods: methods, Secured: r.Secured,
 		Permissions: r.Permissions, Scopes: r.Scopes, AuthHandlers: r.Handlers, Authorizers: r.Authorizers, Source: r.Source, Ignored: r.Ignored}
 }
 

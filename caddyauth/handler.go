@@ -104,6 +104,9 @@ type RuleConfig struct {
 	// Authorizers names the configured authorizers that apply to this
 	// rule; empty means all of them.
 	Authorizers []string `json:"authorizers,omitempty"`
+	// Source is where the rule was written ("Caddyfile:12"), for errors,
+	// lint, logs and the admin API; the Caddyfile adapter fills it.
+	Source string `json:"source,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -167,6 +170,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.store.Store(s)
+	h.logWarnings(s)
 	h.reloadMu = new(sync.Mutex)
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -213,6 +217,7 @@ func (h *Handler) Reload() (ReloadResult, error) {
 	}
 	metrics.reloads.WithLabelValues("ok").Inc()
 	h.store.Store(s)
+	h.logWarnings(s)
 	res := ReloadResult{Rules: s.Policy.Len(), Roles: len(s.Users.Roles), Users: len(s.Users.Users)}
 	h.logger.Info("policy reloaded", zap.String("handler", h.Name),
 		zap.Int("rules", res.Rules), zap.Int("roles", res.Roles), zap.Int("users", res.Users))
@@ -223,10 +228,11 @@ func (h *Handler) Reload() (ReloadResult, error) {
 // changes nothing: the caller swaps the result in.
 func (h *Handler) load() (*Store, error) {
 	var rules []permissions.Rule
+	var warnings []permissions.Finding
 	for i, rc := range h.Rules {
 		r, err := rc.rule()
 		if err != nil {
-			return nil, fmt.Errorf("rule %d (%s): %w", i+1, rc.Path, err)
+			return nil, fmt.Errorf("%s: %w", permissions.RuleName(rc.Source, i+1), err)
 		}
 		rules = append(rules, r)
 	}
@@ -237,6 +243,7 @@ func (h *Handler) load() (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
+		warnings = append(warnings, res.Warnings...)
 		if res.Default != nil {
 			if fileDefault != nil && *fileDefault != *res.Default && h.defaultAccess == nil {
 				return nil, fmt.Errorf("%s: default_access %s disagrees with %s (%s); set default_access in the Caddyfile",
@@ -264,9 +271,18 @@ func (h *Handler) load() (*Store, error) {
 		rules[i].Handlers = canonicalHandlers(rules[i].Handlers)
 		for _, n := range rules[i].Authorizers {
 			if !slices.Contains(h.authorizerNames, n) {
-				return nil, fmt.Errorf("%s: rule %s names authorizer %q, which is not configured", rules[i].Source, rules[i].Context, n)
+				return nil, fmt.Errorf("%s: names authorizer %q, which is not configured%s", permissions.RuleName(rules[i].Source, i+1),
+					n, permissions.DidYouMean(n, h.authorizerNames))
 			}
 		}
+	}
+	if len(rules) == 0 {
+		what := "every request gets 401 (default_access deny)"
+		if opts.Default == permissions.Allow {
+			what = "every request passes unauthenticated (default_access allow)"
+		}
+		warnings = append(warnings, permissions.Finding{Source: h.where(), Level: "warning", Code: "rest_auth.empty",
+			Message: "rest_auth has no rule (no resource line, no resources file with entries): " + what})
 	}
 	var users *permissions.Users
 	if len(h.Users) > 0 {
@@ -279,28 +295,34 @@ func (h *Handler) load() (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.warnUnknownHandlers(s)
+	s.Warnings = append(warnings, s.Policy.LoadLint(h.configuredAuthenticators())...)
 	return s, nil
 }
 
-// warnUnknownHandlers logs rules that allow only handlers this rest_auth does
-// not have: no credential can pass them.
-func (h *Handler) warnUnknownHandlers(s *Store) {
+// configuredAuthenticators are the authenticators' names, from the
+// modules once loaded, else from the config (offline tools).
+func (h *Handler) configuredAuthenticators() []string {
+	if h.authNames != nil {
+		return h.authNames
+	}
+	return authenticatorNames(h.AuthenticatorsRaw)
+}
+
+// where names the handler in a warning about it as a whole.
+func (h *Handler) where() string {
+	if h.Name != "" {
+		return "rest_auth " + h.Name
+	}
+	return "rest_auth"
+}
+
+// logWarnings logs what a load found probably not meant: one line each.
+func (h *Handler) logWarnings(s *Store) {
 	if h.logger == nil {
 		return
 	}
-	have := map[string]bool{}
-	for _, a := range h.authenticators {
-		have[a.Name()] = true
-	}
-	for i := 0; i < s.Policy.Len(); i++ {
-		r := s.Policy.Rule(i)
-		for _, name := range r.Handlers {
-			if !have[name] {
-				h.logger.Warn("rule names an authentication handler that is not configured",
-					zap.String("rule", r.Source), zap.String("auth_handler", name))
-			}
-		}
+	for _, f := range s.Warnings {
+		h.logger.Warn("policy warning", zap.String("handler", h.Name), zap.String("where", f.String()), zap.String("code", f.Code))
 	}
 }
 
@@ -314,7 +336,7 @@ func (rc RuleConfig) rule() (permissions.Rule, error) {
 		Secured:     rc.Secured == nil || *rc.Secured,
 		Permissions: rc.Permissions,
 		Scopes:      rc.Scopes,
-		Source:      "Caddyfile",
+		Source:      rc.Source,
 	}
 	for _, m := range rc.Methods {
 		r.Methods = append(r.Methods, permissions.SplitMethods(m)...)

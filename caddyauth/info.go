@@ -28,11 +28,30 @@ type UserInfo struct {
 	Source   string   `json:"source"`
 }
 
-// ReloadResult counts what a reload loaded.
+// ReloadResult counts what a reload of one handler loaded, or says why
+// it was refused (the running policy stays).
 type ReloadResult struct {
-	Rules int `json:"rules"`
-	Roles int `json:"roles"`
-	Users int `json:"users"`
+	Name  string `json:"name"`
+	Rules int    `json:"rules"`
+	Roles int    `json:"roles"`
+	Users int    `json:"users"`
+	Error string `json:"error,omitempty"`
+}
+
+// TokenServiceReload is what a reload of an oauth2_server's users files
+// loaded, or why it was refused (the running clients and users stay).
+type TokenServiceReload struct {
+	Issuer  string `json:"issuer"`
+	Clients int    `json:"clients"`
+	Users   int    `json:"users"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ReloadReport is POST /rest-auth/reload's answer: one result per handler
+// (and per token service, when no handler was named).
+type ReloadReport struct {
+	Handlers      []ReloadResult       `json:"handlers"`
+	TokenServices []TokenServiceReload `json:"token_services,omitempty"`
 }
 
 func (h *Handler) info() HandlerInfo {

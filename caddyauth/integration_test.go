@@ -3,6 +3,7 @@ package caddyauth_test
 import (
 	"bufio"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -507,5 +508,46 @@ func TestThrottleSpraying(t *testing.T) {
 	resp, _ := h.do("GET", "/scim2/Users", "Authorization", basic("admin", "admin-pw"))
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("after 5 failures from one address for 5 users: %d", resp.StatusCode)
+	}
+}
+
+// TestDenialDescriptions: a denial's description says what happened
+// (valid credentials on a path no rule covers do not read "not valid"),
+// never echoes the request, and never tells an unknown user from a wrong
+// password.
+func TestDenialDescriptions(t *testing.T) {
+	h := startCaddy(t, defaultBody)
+	A := "Authorization"
+	for _, c := range []struct {
+		name    string
+		path    string
+		headers []string
+		status  int
+		desc    string
+	}{
+		{"no rule, good credentials", "/no/rule/here", []string{A, basic("alice", "alice-pw")}, 401, "No rule allows this request."},
+		{"no credentials", "/scim2/Users", nil, 401, "Authentication is required."},
+		{"wrong password", "/scim2/Users", []string{A, basic("alice", "nope")}, 401, "The user name or password is not valid."},
+		{"unknown user", "/scim2/Users", []string{A, basic("mallory-x", "nope")}, 401, "The user name or password is not valid."},
+		{"malformed", "/scim2/Users", []string{A, "Basic !!!"}, 401, "The credentials are malformed."},
+		{"lacks the permission", "/scim2/Users", []string{A, basic("bob", "bob-pw")}, 403, "The caller lacks a permission or scope this resource requires."},
+	} {
+		before := h.up.hits.Load()
+		resp, body := h.do("GET", c.path, c.headers...)
+		var d struct {
+			Code        int
+			Message     string
+			Description string
+		}
+		json.Unmarshal([]byte(body), &d)
+		if resp.StatusCode != c.status || d.Code != c.status || d.Description != c.desc {
+			t.Errorf("%s: %d %s, want %d %q", c.name, resp.StatusCode, body, c.status, c.desc)
+		}
+		if strings.Contains(body, "mallory") || strings.Contains(body, "no/rule") {
+			t.Errorf("%s: the body echoes the request: %s", c.name, body)
+		}
+		if h.up.hits.Load() != before {
+			t.Errorf("%s: the upstream was reached", c.name)
+		}
 	}
 }

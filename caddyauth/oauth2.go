@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -82,13 +84,62 @@ type TokenService struct {
 	// counted. Default 64.
 	ThrottleIPv6Prefix int `json:"throttle_ipv6_prefix,omitempty"`
 
-	iss         *oauthIssuer
-	poolKey     string
+	iss      *oauthIssuer
+	poolKey  string
+	users    *atomic.Pointer[tokenUsers] // pointers: the module is copied by value (CaddyModule)
+	reloadMu *sync.Mutex
+	limits   *failureLimits
+	logger   *zap.Logger
+}
+
+// tokenUsers are the clients and users a token service checks, read from
+// its users files and swapped whole by a reload.
+type tokenUsers struct {
 	store       *Store
 	clients     map[string]*client
 	clientFakes *standIns // what an unknown client id is checked against
-	limits      *failureLimits
-	logger      *zap.Logger
+}
+
+// loadTokenUsers reads users files for a token service.
+func loadTokenUsers(files []string) (*tokenUsers, error) {
+	st, err := providerStore(files)
+	if err != nil {
+		return nil, err
+	}
+	u := &tokenUsers{store: st, clients: map[string]*client{}}
+	var params []permissions.HashParams
+	for _, c := range st.Users.Clients {
+		p, err := permissions.ParseHash(c.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Source, err)
+		}
+		params = append(params, p)
+		u.clients[c.ID] = &client{Client: c, acct: &account{name: c.ID, hash: []byte(c.Hash), params: p}}
+	}
+	// unknown clients cost what a wrong secret costs
+	if u.clientFakes, err = newStandIns(params); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// Reload reads the users files again and swaps the clients and users in
+// whole; on an error the running ones stay.
+func (t *TokenService) Reload() (TokenServiceReload, error) {
+	t.reloadMu.Lock()
+	defer t.reloadMu.Unlock()
+	res := TokenServiceReload{Issuer: t.Issuer}
+	u, err := loadTokenUsers(t.Users)
+	if err != nil {
+		metrics.reloads.WithLabelValues("error").Inc()
+		t.logger.Error("token service: reload refused; the running clients and users stay", zap.Error(err))
+		return res, err
+	}
+	metrics.reloads.WithLabelValues("ok").Inc()
+	t.users.Store(u)
+	res.Clients, res.Users = len(u.clients), len(u.store.Users.Users)
+	t.logger.Info("token service: users reloaded", zap.String("issuer", t.Issuer), zap.Int("clients", res.Clients), zap.Int("users", res.Users))
+	return res, nil
 }
 
 type client struct {
@@ -154,33 +205,23 @@ func (t *TokenService) Provision(ctx caddy.Context) error {
 	if t.Algorithm != "ES256" && t.Algorithm != "EdDSA" {
 		return fmt.Errorf("oauth2_server: algorithm must be ES256 or EdDSA, not %q", t.Algorithm)
 	}
-	var err error
-	if t.store, err = providerStore(t.Users); err != nil {
+	u, err := loadTokenUsers(t.Users)
+	if err != nil {
 		return fmt.Errorf("oauth2_server: %w", err)
 	}
-	t.clients = map[string]*client{}
-	var params []permissions.HashParams
-	for _, c := range t.store.Users.Clients {
-		p, err := permissions.ParseHash(c.Hash)
-		if err != nil {
-			return fmt.Errorf("oauth2_server: %s: %w", c.Source, err)
-		}
-		params = append(params, p)
-		t.clients[c.ID] = &client{Client: c, acct: &account{name: c.ID, hash: []byte(c.Hash), params: p}}
-	}
-	// unknown clients cost what a wrong secret costs
-	if t.clientFakes, err = newStandIns(params); err != nil {
-		return fmt.Errorf("oauth2_server: %w", err)
-	}
+	t.users, t.reloadMu = new(atomic.Pointer[tokenUsers]), new(sync.Mutex)
+	t.users.Store(u)
 	t.iss, t.poolKey, err = loadIssuer(ctx, t.Issuer, t.Algorithm, t.Audience, time.Duration(t.AccessTTL), time.Duration(t.KeyRotation))
 	if err != nil {
 		return fmt.Errorf("oauth2_server: %w", err)
 	}
+	registerTokenService(t)
 	return nil
 }
 
 // Cleanup releases the issuer's shared state.
 func (t *TokenService) Cleanup() error {
+	unregisterTokenService(t)
 	if t.poolKey != "" {
 		_, _ = oauthPool.Delete(t.poolKey)
 	}
@@ -239,13 +280,14 @@ func (t *TokenService) ServeHTTP(w http.ResponseWriter, r *http.Request, next ca
 			return t.fail(w, r, oerr(http.StatusBadRequest, "invalid_request", "parameter "+k+" given twice"), "")
 		}
 	}
-	c, oe := t.authenticateClient(r)
+	u := t.users.Load()
+	c, oe := t.authenticateClient(r, u)
 	if oe != nil {
 		return t.fail(w, r, oe, "")
 	}
 	switch rest {
 	case "token":
-		resp, oe := t.token(r, c)
+		resp, oe := t.token(r, u, c)
 		if oe != nil {
 			return t.fail(w, r, oe, c.ID)
 		}
@@ -266,7 +308,7 @@ func (t *TokenService) ServeHTTP(w http.ResponseWriter, r *http.Request, next ca
 }
 
 // authenticateClient checks client_secret_basic or client_secret_post.
-func (t *TokenService) authenticateClient(r *http.Request) (*client, *oauthError) {
+func (t *TokenService) authenticateClient(r *http.Request, u *tokenUsers) (*client, *oauthError) {
 	invalid := oerr(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 	id, secret, basicOK := r.BasicAuth()
 	_, postID := r.PostForm["client_id"]
@@ -299,8 +341,8 @@ func (t *TokenService) authenticateClient(r *http.Request) (*client, *oauthError
 			return nil, throttled("invalid_client", wait)
 		}
 	}
-	c, known := t.clients[id]
-	acct := t.clientFakes.pick(id)
+	c, known := u.clients[id]
+	acct := u.clientFakes.pick(id)
 	if known {
 		acct = c.acct
 	}
@@ -329,7 +371,7 @@ func (t *TokenService) checkSecret(acct *account, known bool, secret, name, ip s
 }
 
 // token runs a grant; the answer includes "sub" for the log line only.
-func (t *TokenService) token(r *http.Request, c *client) (map[string]any, *oauthError) {
+func (t *TokenService) token(r *http.Request, u *tokenUsers, c *client) (map[string]any, *oauthError) {
 	grant := r.PostForm.Get("grant_type")
 	if grant == "" {
 		return nil, oerr(http.StatusBadRequest, "invalid_request", "grant_type is required")
@@ -350,11 +392,11 @@ func (t *TokenService) token(r *http.Request, c *client) (map[string]any, *oauth
 		return t.issue(c, grantOf{sub: c.ID, scopes: scopes})
 	case "password":
 		user, pass := r.PostForm.Get("username"), r.PostForm.Get("password")
-		acct, oe := t.checkUser(r, user, pass)
+		acct, oe := t.checkUser(r, u, user, pass)
 		if oe != nil {
 			return nil, oe
 		}
-		scopes, oe := grantScopes(requested, intersect(c.Scopes, t.roleScopes(acct.roles)))
+		scopes, oe := grantScopes(requested, intersect(c.Scopes, u.roleScopes(acct.roles)))
 		if oe != nil {
 			return nil, oe
 		}
@@ -365,7 +407,7 @@ func (t *TokenService) token(r *http.Request, c *client) (map[string]any, *oauth
 		}
 		return t.issue(c, g)
 	default: // refresh_token
-		return t.refresh(r, c, requested)
+		return t.refresh(r, u, c, requested)
 	}
 }
 
@@ -412,9 +454,9 @@ func intersect(a, b []string) []string {
 	return out
 }
 
-func (t *TokenService) roleScopes(roles []string) []string {
+func (u *tokenUsers) roleScopes(roles []string) []string {
 	var out []string
-	for _, r := range t.store.Users.Roles {
+	for _, r := range u.store.Users.Roles {
 		if slices.Contains(roles, r.Name) {
 			out = append(out, r.Scopes...)
 		}
@@ -424,7 +466,7 @@ func (t *TokenService) roleScopes(roles []string) []string {
 
 // checkUser is the password grant's user check: throttled, bounded, and an
 // unknown user costs what a wrong password costs.
-func (t *TokenService) checkUser(r *http.Request, user, pass string) (*account, *oauthError) {
+func (t *TokenService) checkUser(r *http.Request, u *tokenUsers, user, pass string) (*account, *oauthError) {
 	bad := oerr(http.StatusBadRequest, "invalid_grant", "the user name or password is wrong")
 	if user == "" || pass == "" || len(user) > maxName || len(pass) > maxPassword {
 		return nil, bad
@@ -435,9 +477,9 @@ func (t *TokenService) checkUser(r *http.Request, user, pass string) (*account, 
 			return nil, throttled("invalid_grant", wait)
 		}
 	}
-	acct, known := t.store.lookup(user)
+	acct, known := u.store.lookup(user)
 	if !known {
-		acct = t.store.fakes.pick(user)
+		acct = u.store.fakes.pick(user)
 	}
 	if oe := t.checkSecret(acct, known, pass, user, ip, bad); oe != nil {
 		return nil, oe
@@ -478,7 +520,7 @@ func (t *TokenService) issue(c *client, g grantOf) (map[string]any, *oauthError)
 // cut to what the client and the user's roles hold now. A family ends
 // refresh_ttl after the grant that began it, however often it is rotated
 // (RFC 9700 section 4.14.2).
-func (t *TokenService) refresh(r *http.Request, c *client, requested []string) (map[string]any, *oauthError) {
+func (t *TokenService) refresh(r *http.Request, u *tokenUsers, c *client, requested []string) (map[string]any, *oauthError) {
 	bad := oerr(http.StatusBadRequest, "invalid_grant", "the refresh token is not valid")
 	tok := r.PostForm.Get("refresh_token")
 	if tok == "" || len(tok) > 512 {
@@ -521,14 +563,14 @@ func (t *TokenService) refresh(r *http.Request, c *client, requested []string) (
 	if rec.Grant != "" && !slices.Contains(c.GrantTypes, rec.Grant) {
 		return nil, bad
 	}
-	acct, known := t.store.lookup(rec.Subject)
+	acct, known := u.store.lookup(rec.Subject)
 	if !known || hashTag(acct.hash) != rec.Cred {
 		endFamily()
 		t.logger.Info("token service: a refresh family ended: its user is gone or changed password",
 			zap.String("client_id", c.ID), zap.String("sub", rec.Subject))
 		return nil, bad
 	}
-	scopes := intersect(intersect(strings.Fields(rec.Scope), c.Scopes), t.roleScopes(acct.roles))
+	scopes := intersect(intersect(strings.Fields(rec.Scope), c.Scopes), u.roleScopes(acct.roles))
 	if len(requested) > 0 {
 		for _, s := range requested {
 			if !slices.Contains(strings.Fields(rec.Scope), s) {
@@ -708,14 +750,17 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 				t.ThrottleFailures = n
 				if len(args) == 2 {
-					w, perr := caddy.ParseDuration(args[1])
-					if perr != nil || w <= 0 {
-						return d.Errf("throttle: bad window %q", args[1])
+					w, perr := parseDuration(d, "throttle", args[1])
+					if perr != nil {
+						return perr
+					}
+					if w <= 0 {
+						return d.Errf("throttle: the window %q must be more than 0s", args[1])
 					}
 					t.ThrottleWindow = caddy.Duration(w)
 				}
 			default:
-				return d.ArgErr()
+				return d.Err("throttle: write throttle <failures> [<window>], e.g. throttle 10 1m; or throttle off")
 			}
 		case "throttle_address", "throttle_user":
 			var v string
@@ -743,7 +788,8 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				t.ThrottleIPv6Prefix = n
 			}
 		default:
-			return d.Errf("oauth2_server: unknown option %q", opt)
+			return unknownOption(d, "oauth2_server", []string{"issuer", "users", "base_path", "audience", "access_ttl", "refresh_ttl",
+				"key_rotation", "algorithm", "throttle", "throttle_address", "throttle_user", "throttle_ipv6_prefix"})
 		}
 		if err != nil {
 			return err

@@ -2,9 +2,13 @@ package caddyauth
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/restauth/caddy-restauth/permissions"
 )
 
 // registry holds the live rest_auth handlers. The admin API reaches them
@@ -69,7 +73,36 @@ func findHandlers(name string) ([]*Handler, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no live rest_auth handler is named %q", name)
+		names := map[string]bool{}
+		for _, h := range all {
+			names[h.Name] = true
+		}
+		return nil, fmt.Errorf("no live rest_auth handler is named %q%s", name, permissions.DidYouMean(name, slices.Sorted(maps.Keys(names))))
 	}
 	return out, nil
+}
+
+// tokenServices are the live oauth2_server handlers, for the admin API's
+// reload of every users file.
+var tokenServices struct {
+	sync.Mutex
+	list []*TokenService
+}
+
+func registerTokenService(t *TokenService) {
+	tokenServices.Lock()
+	tokenServices.list = append(tokenServices.list, t)
+	tokenServices.Unlock()
+}
+
+func unregisterTokenService(t *TokenService) {
+	tokenServices.Lock()
+	defer tokenServices.Unlock()
+	tokenServices.list = slices.DeleteFunc(tokenServices.list, func(x *TokenService) bool { return x == t })
+}
+
+func liveTokenServices() []*TokenService {
+	tokenServices.Lock()
+	defer tokenServices.Unlock()
+	return slices.Clone(tokenServices.list)
 }

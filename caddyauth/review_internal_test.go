@@ -71,21 +71,13 @@ func TestReview13RemoteSymmetricKeys(t *testing.T) {
 // of a users file, as Provision would set it up (without a caddy.Context).
 func testService(t *testing.T, iss *oauthIssuer, usersFile string) *TokenService {
 	t.Helper()
-	st, err := providerStore([]string{usersFile})
+	u, err := loadTokenUsers([]string{usersFile})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := &TokenService{Issuer: iss.issuer, BasePath: "/oauth2", Audience: iss.audience, AccessTTL: caddy.Duration(time.Hour),
-		RefreshTTL: caddy.Duration(time.Hour), iss: iss, store: st, clients: map[string]*client{}, logger: zap.NewNop()}
-	var params []permissions.HashParams
-	for _, c := range st.Users.Clients {
-		p, _ := permissions.ParseHash(c.Hash)
-		params = append(params, p)
-		ts.clients[c.ID] = &client{Client: c, acct: &account{name: c.ID, hash: []byte(c.Hash), params: p}}
-	}
-	if ts.clientFakes, err = newStandIns(params); err != nil {
-		t.Fatal(err)
-	}
+		RefreshTTL: caddy.Duration(time.Hour), iss: iss, logger: zap.NewNop(), users: new(atomic.Pointer[tokenUsers])}
+	ts.users.Store(u)
 	return ts
 }
 

@@ -1,9 +1,11 @@
 package caddyauth
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -28,13 +30,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	s := h.store.Load()
 
 	if len(r.Header["Authorization"]) > 1 {
-		return h.refuse(w, r, "", nil, &Denial{Status: http.StatusBadRequest, Reason: "cred.multiple"}, nil, nil)
+		return h.refuse(w, r, "", "", &Denial{Status: http.StatusBadRequest, Reason: "cred.multiple"}, nil, nil)
 	}
 	// the canonical path and the rule that decides: one look-up for a
 	// path sent recently
 	path, i, err := s.Policy.Decide(r.Method, r.URL.EscapedPath())
 	if err != nil {
-		return h.refuse(w, r, "", nil, &Denial{Status: http.StatusBadRequest, Reason: "path.noncanonical"}, nil, nil)
+		return h.refuse(w, r, "", "", &Denial{Status: http.StatusBadRequest, Reason: "path.noncanonical"}, nil, nil)
 	}
 	if path != r.URL.Path {
 		// forward what was authorized: the decoded path with '/' runs collapsed
@@ -50,9 +52,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			h.metrics.passed.Inc()
 			return h.pass(w, r, next)
 		}
-		return h.refuse(w, r, path, nil, deny("authz.no_rule"), h.authenticators, nil)
+		return h.refuse(w, r, path, "", deny("authz.no_rule"), h.authenticators, nil)
 	}
-	rule := s.Policy.Rule(i)
+	rule, name := s.Policy.Rule(i), s.Policy.Name(i)
 	if !rule.Secured {
 		h.metrics.passed.Inc()
 		return h.pass(w, r, next)
@@ -67,7 +69,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	if auth == nil {
-		return h.refuse(w, r, path, rule, deny("cred.missing"), allowed, nil)
+		return h.refuse(w, r, path, name, deny("cred.missing"), allowed, nil)
 	}
 	p, err := h.authenticate(auth, r, s)
 	if err != nil {
@@ -77,7 +79,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		// a challenge for every handler the rule allows (RFC 7235 section
 		// 4.1), the failing one's saying what was wrong
-		return h.refuse(w, r, path, rule, d, allowed, auth)
+		return h.refuse(w, r, path, name, d, allowed, auth)
 	}
 	sub := s.subject(p)
 	if verdict := s.Policy.Authorize(i, &sub); verdict != permissions.Granted {
@@ -85,17 +87,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if p.Token && verdict == permissions.MissingScope {
 			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
 		}
-		return h.refuseAs(w, r, path, rule, d, nil, nil, p)
+		return h.refuseAs(w, r, path, name, d, nil, nil, p)
 	}
 	if len(h.authorizers) > 0 {
 		if d := h.runAuthorizers(r, p, rule); d != nil {
-			return h.refuseAs(w, r, path, rule, d, nil, nil, p)
+			return h.refuseAs(w, r, path, name, d, nil, nil, p)
 		}
 	}
 
 	if ce := h.logger.Check(zap.DebugLevel, "request granted"); ce != nil {
 		ce.Write(zap.String("handler", h.Name), zap.String("user", p.User), zap.String("auth_method", p.AuthMethod),
-			zap.String("method", r.Method), zap.String("path", path), zap.String("rule", rule.Source))
+			zap.String("method", r.Method), zap.String("path", path), zap.String("rule", name))
 	}
 	h.metrics.grant(p.AuthMethod)
 	h.setIdentity(r, p)
@@ -205,11 +207,13 @@ func isMethodOverride(name string) bool {
 // refuse answers a denial: status, challenges, JSON body, one log line.
 // A 401 carries the challenges of challengers; failed, when a presented
 // credential was refused, is the one told what was wrong.
-func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, path string, rule *permissions.Rule, d *Denial, challengers []Authenticator, failed Authenticator) error {
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, path, rule string, d *Denial, challengers []Authenticator, failed Authenticator) error {
 	return h.refuseAs(w, r, path, rule, d, challengers, failed, nil)
 }
 
-func (h *Handler) refuseAs(w http.ResponseWriter, r *http.Request, path string, rule *permissions.Rule, d *Denial, challengers []Authenticator, failed Authenticator, p *Principal) error {
+// refuseAs is refuse for an authenticated principal p (403 and the
+// authorizers' denials); rule is the rule's name, "" when none matched.
+func (h *Handler) refuseAs(w http.ResponseWriter, r *http.Request, path, rule string, d *Denial, challengers []Authenticator, failed Authenticator, p *Principal) error {
 	hdr := w.Header()
 	if d.Status == http.StatusUnauthorized {
 		for _, a := range challengers {
@@ -235,8 +239,8 @@ func (h *Handler) refuseAs(w http.ResponseWriter, r *http.Request, path string, 
 	if path != "" {
 		fields = append(fields, zap.String("path", path))
 	}
-	if rule != nil {
-		fields = append(fields, zap.String("rule", rule.Source))
+	if rule != "" {
+		fields = append(fields, zap.String("rule", rule))
 	}
 	if p != nil {
 		fields = append(fields, zap.String("user", p.User), zap.String("auth_method", p.AuthMethod))
@@ -249,30 +253,103 @@ func (h *Handler) refuseAs(w http.ResponseWriter, r *http.Request, path string, 
 		auth = failed.Name()
 	}
 	h.metrics.deny(d.Reason, auth)
-	writeError(w, d.Status)
+	writeDenial(w, d)
 	return nil
 }
 
-// Bodies of denials: WSO2's shape, fixed text, nothing from the request.
-var errorBodies = map[int]string{
-	http.StatusBadRequest:         `{"code":400,"message":"Bad Request","description":"The request is malformed or ambiguous."}`,
-	http.StatusUnauthorized:       `{"code":401,"message":"Unauthorized","description":"Authentication is required, or the credentials are not valid."}`,
-	http.StatusForbidden:          `{"code":403,"message":"Forbidden","description":"The caller may not use this resource."}`,
-	http.StatusTooManyRequests:    `{"code":429,"message":"Too Many Requests","description":"Too many failed attempts; try again later."}`,
-	http.StatusServiceUnavailable: `{"code":503,"message":"Service Unavailable","description":"Authentication could not be completed; try again later."}`,
+// writeDenial writes a denial's status and JSON body. A status a denial
+// may not have (a third party's 500, say) is answered 503.
+func writeDenial(w http.ResponseWriter, d *Denial) {
+	status, reason := d.Status, d.Reason
+	if _, ok := statusDescriptions[status]; !ok {
+		status, reason = http.StatusServiceUnavailable, ""
+	}
+	writeBody(w, status, denialBody(status, reason))
 }
 
-func writeError(w http.ResponseWriter, status int) {
-	body, ok := errorBodies[status]
-	if !ok {
-		status, body = http.StatusServiceUnavailable, errorBodies[http.StatusServiceUnavailable]
-	}
+func writeBody(w http.ResponseWriter, status int, body []byte) {
 	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json")
-	hdr.Set("Cache-Control", "no-store")
+	hdr["Content-Type"] = jsonType
+	hdr["Cache-Control"] = noStore
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	_, _ = w.Write(body)
+}
+
+var (
+	jsonType = []string{"application/json"}
+	noStore  = []string{"no-store"}
+)
+
+// Denial bodies: WSO2's shape, {"code":401,"message":"Unauthorized",
+// "description":"..."}, with a fixed text per reason that says what
+// happened, never the request's own words and never whether a user
+// exists. A reason without a text of its own (a third party's) gets its
+// status's.
+var descriptions = map[string]string{
+	"path.noncanonical":     "The request path is ambiguous or malformed.",
+	"cred.multiple":         "The request carries more than one Authorization header.",
+	"authz.no_rule":         "No rule allows this request.",
+	"cred.missing":          "Authentication is required.",
+	"cred.malformed":        "The credentials are malformed.",
+	"basic.invalid":         "The user name or password is not valid.",
+	"basic.throttled":       "Too many failed attempts; try again later.",
+	"basic.busy":            "The server is busy; try again later.",
+	"auth.no_principal":     "The credentials name no user.",
+	"cert.unverified":       "The client certificate was not verified by the server's TLS settings.",
+	"cert.bad_subject":      "The client certificate is not accepted.",
+	"cert.untrusted_issuer": "The client certificate is not accepted.",
+	"cert.untrusted_client": "The client certificate is not accepted.",
+	"cert.no_user":          "The trusted client named no user.",
+	"cert.multiple_users":   "The trusted client named the user more than once.",
+	"bearer.invalid":        "The access token is not valid.",
+	"bearer.expired":        "The access token has expired.",
+	"bearer.no_subject":     "The access token names no user.",
+	"bearer.inactive":       "The access token is not active.",
+	"bearer.refresh_token":  "A refresh token is not an access token.",
+	"bearer.revoked":        "The access token has been revoked.",
+	"authz.denied":          "The caller lacks a permission or scope this resource requires.",
+	"auth.unavailable":      "Authentication could not be completed; try again later.",
+	"authz.unavailable":     "Authorization could not be completed; try again later.",
+}
+
+var statusDescriptions = map[int]string{
+	http.StatusBadRequest:         "The request is malformed or ambiguous.",
+	http.StatusUnauthorized:       "Authentication is required, or the credentials are not valid.",
+	http.StatusForbidden:          "The caller may not use this resource.",
+	http.StatusTooManyRequests:    "Too many failed attempts; try again later.",
+	http.StatusServiceUnavailable: "Authentication could not be completed; try again later.",
+}
+
+type bodyKey struct {
+	status int
+	reason string
+}
+
+// bodies holds the built denial bodies: a denial writes one that exists.
+var bodies sync.Map // bodyKey -> []byte
+
+// denialBody returns the body for a status and reason, built once.
+func denialBody(status int, reason string) []byte {
+	k := bodyKey{status, reason}
+	if b, ok := bodies.Load(k); ok {
+		return b.([]byte)
+	}
+	desc, ok := descriptions[reason]
+	if !ok {
+		if desc, ok = statusDescriptions[status]; !ok {
+			desc = "The request was refused."
+		}
+	}
+	b, _ := json.Marshal(struct {
+		Code        int    `json:"code"`
+		Message     string `json:"message"`
+		Description string `json:"description"`
+	}{status, http.StatusText(status), desc})
+	if _, known := descriptions[reason]; known || reason == "" {
+		bodies.Store(k, b) // a third party's reasons are not kept: they are unbounded
+	}
+	return b
 }
 
 // errorField describes a failing guest module for a log line.

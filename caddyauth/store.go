@@ -23,11 +23,14 @@ import (
 type Store struct {
 	Policy *permissions.Policy
 	// Users are the roles and accounts the store was built from.
-	Users   *permissions.Users
-	users   map[string]*account
-	clients map[string]*account // roles of OAuth2 clients, for their own tokens
-	fakes   *standIns           // what unknown users are checked against
-	cache   *credCache
+	Users *permissions.Users
+	// Warnings are what loading found probably not meant (logged once
+	// per load, and shown by lint).
+	Warnings []permissions.Finding
+	users    map[string]*account
+	clients  map[string]*account // roles of OAuth2 clients, for their own tokens
+	fakes    *standIns           // what unknown users are checked against
+	cache    *credCache
 }
 
 type account struct {

@@ -105,7 +105,7 @@ func (v *CertCNVerifier) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "allowed_cn":
 			dst = &v.AllowedCN
 		default:
-			return d.Errf("cert_cn: unknown option %q", opt)
+			return unknownOption(d, "cert_cn", []string{"trusted_issuer_cn", "allowed_cn"})
 		}
 		if err := cnArgs(d, dst); err != nil {
 			return err

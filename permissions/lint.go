@@ -34,13 +34,30 @@ func (f Finding) String() string {
 // authentication handlers configured; rules that allow only others can
 // never be passed. users may be nil.
 func (p *Policy) Lint(handlers []string, users *Users) []Finding {
+	return p.lint(handlers, users, true)
+}
+
+// LoadLint is the part of Lint that is cheap enough to run on every load
+// (nothing that compares rules with each other), for the findings in
+// LoadFindings.
+func (p *Policy) LoadLint(handlers []string) []Finding {
+	var out []Finding
+	for _, f := range p.lint(handlers, nil, false) {
+		if slices.Contains(LoadFindings, f.Code) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (p *Policy) lint(handlers []string, users *Users, pairs bool) []Finding {
 	var out []Finding
 	for j := range p.rules {
 		r := &p.rules[j]
 		add := func(level, code, format string, args ...any) {
 			out = append(out, Finding{Source: r.Source, Rule: j + 1, Level: level, Code: code, Message: fmt.Sprintf(format, args...)})
 		}
-		for i := 0; i < j; i++ {
+		for i := 0; pairs && i < j; i++ {
 			if p.rules[i].covers(r) {
 				add("warning", "rule.unreachable", "context %s can never match: %s (%s) comes first and takes all its requests",
 					r.Context, p.Name(i), p.rules[i].Context)

@@ -88,6 +88,7 @@ type Role struct {
 type Policy struct {
 	Options
 	rules []compiled
+	names []string // per rule: RuleName
 	roles map[string]int // role name -> bit
 
 	// candidate index: per path segment, one look-up of the whole segment
@@ -215,7 +216,7 @@ func NewPolicy(rules []Rule, roles []Role, opts Options) (*Policy, error) {
 			c.scopes = append(c.scopes, p.scopeRoles(roles, sc))
 		}
 		p.rules = append(p.rules, c)
-
+		p.names = append(p.names, RuleName(r.Source, i+1))
 	}
 	p.index()
 	return p, nil
@@ -368,7 +369,7 @@ func RuleName(source string, n int) string {
 }
 
 // Name returns rule i's name (RuleName); i is 0-based, as Rule's.
-func (p *Policy) Name(i int) string { return RuleName(p.rules[i].Source, i+1) }
+func (p *Policy) Name(i int) string { return p.names[i] }
 
 // Rule returns rule i (0-based).
 func (p *Policy) Rule(i int) *Rule { return &p.rules[i].Rule }
