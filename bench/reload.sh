@@ -19,8 +19,8 @@ ADMIN=localhost:2999
 conf() { # a number that makes each config different
 	local ra="	rest_auth {
 		name bench
-		users example/users.toml
-		resources example/deployment.toml
+		users demo/users.toml
+		resources demo/deployment.toml
 		resource /reload-$1 GET
 	}"
 	[ -n "${PLAIN:-}" ] && ra="	respond /reload-$1 ok"

@@ -23,7 +23,7 @@ out=$(mktemp -d)
 go build -o "$out/load" ./bench/load
 go build -o "$out/demo-token" ./cmd/demo-token
 
-ALICE_HASH=$(grep -A2 'username = "alice"' example/users.toml | sed -n 's/^password = "\([^"]*\)".*/\1/p')
+ALICE_HASH=$(grep -A2 'username = "alice"' demo/users.toml | sed -n 's/^password = "\([^"]*\)".*/\1/p')
 P=/api/identity/user/v1.0/me
 
 # keys and certificates for this run
@@ -53,8 +53,8 @@ tls="	tls $out/server.pem $out/server.key {
 		}
 	}"
 ra="	rest_auth {
-		users example/users.toml
-		resources example/deployment.toml"
+		users demo/users.toml
+		resources demo/deployment.toml"
 global() { printf '{\n\tadmin off\n\tpersist_config off\n\tauto_https disable_redirects\n\tlog {\n\t\tlevel ERROR\n\t}\n}\n'; }
 # one Caddy process per variant: the kernel shares core 0 between the two
 # processes of a pair, so each gets the same CPU and the ratio shows cost
@@ -93,7 +93,7 @@ if [ -n "${EXTRA:-}" ]; then
 	{ global; site http://:9107 "	header X-Foo bar"; } >"$out/c9107"
 	printf '[resource_access_control]\ndefault_access = "deny"\n\n[[resource.access_control]]\ncontext = "(.*)%s(.*)"\nsecure = false\nhttp_method = "all"\n' "$P" >"$out/open.toml"
 	{ global; site http://:9108 "	rest_auth {
-		users example/users.toml
+		users demo/users.toml
 		resources $out/open.toml
 		basic
 	}"; } >"$out/c9108"

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Builds Caddy with the README's command (go run ./cmd/build), starts
-# Caddyfile.example, and checks the README's curl walk-through: 200, 401, 403.
+# Runs the README's command (go run ./cmd/build -run: builds Caddy, starts
+# Caddyfile.example in the foreground), waits for the line it prints when
+# ready, and checks the README's walk-through and "Operating" commands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-go run ./cmd/build
 export XDG_DATA_HOME XDG_CONFIG_HOME
 XDG_DATA_HOME="$(mktemp -d)"
 XDG_CONFIG_HOME="$(mktemp -d)"
-./caddy run --config Caddyfile.example --adapter caddyfile >/tmp/restauth-example.log 2>&1 &
+log=/tmp/restauth-example.log
+# its own process group, so that go run, Caddy and all stop together
+setsid go run ./cmd/build -run >$log 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do
-	curl -sk -o /dev/null https://localhost:8443/health && break
-	sleep 0.2
+trap 'kill -TERM -- -$pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 1200); do # the first build takes minutes
+	grep -q '^==> caddy-restauth demo is ready' $log && break
+	kill -0 $pid 2>/dev/null || { echo "FAIL: go run ./cmd/build -run exited"; tail -30 $log; exit 1; }
+	sleep 0.5
 done
+grep -q '^==> caddy-restauth demo is ready' $log || { echo "FAIL: no ready line"; tail -30 $log; exit 1; }
+echo "ok:   go run ./cmd/build -run printed: $(grep '^==> ' $log)"
 
 fail=0
 check() { # want, curl args...
@@ -65,15 +70,15 @@ check 401 -u demo-app:wrong -d grant_type=client_credentials $U/oauth2/token
 check 200 $U/oauth2/jwks
 # mutual TLS on :8444 (README: "Mutual TLS")
 M=https://localhost:8444
-check 200 --cert example/mtls/alice-chain.pem --key example/mtls/alice.key $M/scim2/Users
-check 403 --cert example/mtls/svc-gateway-chain.pem --key example/mtls/svc-gateway.key $M/scim2/Users
-check 200 --cert example/mtls/svc-gateway-chain.pem --key example/mtls/svc-gateway.key $M/api/identity/user/v1.0/me
+check 200 --cert demo/mtls/alice-chain.pem --key demo/mtls/alice.key $M/scim2/Users
+check 403 --cert demo/mtls/svc-gateway-chain.pem --key demo/mtls/svc-gateway.key $M/scim2/Users
+check 200 --cert demo/mtls/svc-gateway-chain.pem --key demo/mtls/svc-gateway.key $M/api/identity/user/v1.0/me
 check 401 $M/scim2/Users
 # a PKI made with the README's openssl commands is not trusted by the demo: the handshake fails
 mt=$(mktemp -d)
 bash scripts/mtls-certs.sh "$mt" mallory >/dev/null 2>&1
 check 000 --cert "$mt/mallory-chain.pem" --key "$mt/mallory.key" $M/scim2/Users
-body=$(curl -sk --cert example/mtls/alice-chain.pem --key example/mtls/alice.key $M/api/identity/user/v1.0/me)
+body=$(curl -sk --cert demo/mtls/alice-chain.pem --key demo/mtls/alice.key $M/api/identity/user/v1.0/me)
 [ "$body" = '{"user":"alice","roles":"user-manager,everyone","auth_method":"client_cert","scopes":""}' ] || { echo "FAIL: mTLS body $body"; fail=1; }
 # operating it (README: "Operating"): admin routes, CLI, metrics
 A=localhost:2019
@@ -85,6 +90,11 @@ out=$(curl -s -X POST $A/rest-auth/check -d '{"handler":"demo","method":"GET","p
 grep -q '"allowed": true' <<<"$out" || { echo "FAIL: check scopes: $out"; fail=1; }
 out=$(curl -s -X POST $A/rest-auth/reload -d '{"handler":"demo"}')
 grep -q '"rules": 5' <<<"$out" || { echo "FAIL: reload: $out"; fail=1; }
+# reload without a handler: every handler and the token service, each answered
+out=$(curl -s -w ' %{http_code}' -X POST $A/rest-auth/reload)
+grep -q '"name": "demo"' <<<"$out" && grep -q '"name": "demo-mtls"' <<<"$out" && grep -q '"issuer": "https://localhost:8443"' <<<"$out" && grep -q ' 200$' <<<"$out" || { echo "FAIL: reload everything: $out"; fail=1; }
+out=$(curl -s -w ' %{http_code}' -X POST $A/rest-auth/reload -d '{"handler":"nope"}')
+grep -q ' 400$' <<<"$out" || { echo "FAIL: reload of an unknown handler: $out"; fail=1; }
 # (read it whole first: grep -q stops early, and with pipefail curl's broken pipe would fail the line)
 metrics=$(curl -s $A/metrics)
 grep -q '^caddy_rest_auth_decisions_total{auth_method="basic",handler="demo",outcome="granted"' <<<"$metrics" || { echo "FAIL: metrics"; fail=1; }
@@ -93,7 +103,8 @@ if ./caddy rest-auth check --config Caddyfile.example --handler demo --method GE
 fi
 grep -q '"status": 403' /tmp/restauth-check.json || { echo "FAIL: rest-auth check output"; cat /tmp/restauth-check.json; fail=1; }
 ./caddy rest-auth check --config Caddyfile.example --handler demo --method GET --path /scim2/Users --user alice >/dev/null 2>&1 || { echo "FAIL: rest-auth check alice"; fail=1; }
-./caddy rest-auth lint --config Caddyfile.example >/tmp/restauth-lint.txt 2>&1 || { echo "FAIL: rest-auth lint"; cat /tmp/restauth-lint.txt; fail=1; }
+./caddy rest-auth lint --config Caddyfile.example >/tmp/restauth-lint.txt 2>/dev/null || { echo "FAIL: rest-auth lint"; cat /tmp/restauth-lint.txt; fail=1; }
+[ "$(cat /tmp/restauth-lint.txt)" = "no findings" ] || { echo "FAIL: lint on the demo:"; cat /tmp/restauth-lint.txt; fail=1; }
 echo "ok:   admin routes, metrics, caddy rest-auth check and lint"
 if [ $fail -ne 0 ]; then
 	cat /tmp/restauth-example.log

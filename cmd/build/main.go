@@ -10,9 +10,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // Build is the content of xcaddy.json.
@@ -101,5 +105,31 @@ func build(config string, run bool, caddyfile string) error {
 	}
 	cmd = exec.Command(out, "run", "--config", caddyfile, "--adapter", "caddyfile")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	return cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go announceReady(caddyfile)
+	return cmd.Wait()
+}
+
+// announceReady prints one line once Caddy's admin API lists a live
+// rest_auth handler: the config is loaded and the sites are serving.
+func announceReady(caddyfile string) {
+	client := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		resp, err := client.Get("http://localhost:2019/rest-auth/")
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"name"`) {
+			if filepath.Base(caddyfile) == "Caddyfile.example" {
+				fmt.Fprintln(os.Stderr, "==> caddy-restauth demo is ready: https://localhost:8443 (mutual TLS on :8444, admin API on localhost:2019); Ctrl-C stops it")
+			} else {
+				fmt.Fprintln(os.Stderr, "==> caddy-restauth is ready (admin API on localhost:2019); Ctrl-C stops it")
+			}
+			return
+		}
+	}
 }

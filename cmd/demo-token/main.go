@@ -22,7 +22,7 @@ import (
 )
 
 func main() {
-	keyFile := flag.String("key", "example/demo-jwt.key.pem", "private key (PEM): Ed25519, RSA or EC P-256")
+	keyFile := flag.String("key", "demo/demo-jwt.key.pem", "private key (PEM): Ed25519, RSA or EC P-256")
 	sub := flag.String("sub", "alice", "the token's subject (the user)")
 	scope := flag.String("scope", "", "space-separated scopes")
 	roles := flag.String("roles", "", "comma-separated roles for the roles claim")

@@ -1,4 +1,4 @@
-module github.com/restauth/caddy-restauth/examples
+module github.com/restauth/caddy-restauth/extensions
 
 go 1.26.8
 

@@ -1,4 +1,4 @@
-package examples_test
+package extensions_test
 
 import (
 	"crypto/sha256"
@@ -20,21 +20,21 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// caddyBin is Caddy built with xcaddy from examples/xcaddy.json: this
+// caddyBin is Caddy built with xcaddy from extensions/xcaddy.json: this
 // checkout's rest_auth plus the two example modules, exactly as a user
 // builds a Caddy with third-party rest_auth modules.
 var caddyBin string
 
 func TestMain(m *testing.M) {
 	root, _ := filepath.Abs("..")
-	build := exec.Command("go", "run", "./cmd/build", "-config", "examples/xcaddy.json")
+	build := exec.Command("go", "run", "./cmd/build", "-config", "extensions/xcaddy.json")
 	build.Dir = root
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building Caddy with the example modules:", err)
 		os.Exit(1)
 	}
-	caddyBin = filepath.Join(root, "examples", "caddy")
+	caddyBin = filepath.Join(root, "extensions", "caddy")
 	os.Exit(m.Run())
 }
 
