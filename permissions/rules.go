@@ -88,7 +88,7 @@ type Role struct {
 type Policy struct {
 	Options
 	rules []compiled
-	names []string // per rule: RuleName
+	names []string       // per rule: RuleName
 	roles map[string]int // role name -> bit
 
 	// candidate index: per path segment, one look-up of the whole segment
