@@ -80,7 +80,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 			return apiError(http.StatusBadRequest, err)
 		}
 		var hs []*Handler
-		var ts []*TokenService
+		var ts []TokenServiceReloader
 		if q.Handler == "" {
 			hs, ts = liveHandlers(), liveTokenServices()
 		} else {

@@ -3,8 +3,6 @@ package caddyauth_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -14,29 +12,15 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/restauth/caddy-restauth/internal/testkit"
 	"golang.org/x/crypto/bcrypt"
 )
 
-const adminURL = "http://localhost:2999"
-
-func adminCall(t *testing.T, method, path, body string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, adminURL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 func TestAdminAPI(t *testing.T) {
 	dir := t.TempDir()
-	users := writeFile(t, dir, "users.toml", usersTOML())
-	res := writeFile(t, dir, "deployment.toml", resourcesTOML)
-	h := startCaddy(t, strings.NewReplacer("USERS", users, "RESOURCES", res).Replace(`
+	users := testkit.WriteFile(t, dir, "users.toml", testkit.UsersTOML())
+	res := testkit.WriteFile(t, dir, "deployment.toml", testkit.ResourcesTOML)
+	h := testkit.StartCaddy(t, strings.NewReplacer("USERS", users, "RESOURCES", res).Replace(`
 		name api
 		users USERS
 		resources RESOURCES
@@ -53,7 +37,7 @@ func TestAdminAPI(t *testing.T) {
 	_ = h
 
 	t.Run("list", func(t *testing.T) {
-		code, body := adminCall(t, "GET", "/rest-auth/", "")
+		code, body := testkit.AdminCall(t, "GET", "/rest-auth/", "")
 		if code != 200 {
 			t.Fatalf("%d %s", code, body)
 		}
@@ -104,7 +88,7 @@ func TestAdminAPI(t *testing.T) {
 			{`{"handler":"api","method":"GET","path":"/first/x","user":"bob"}`, true, 200, "authz.granted", "Caddyfile:14"},
 		}
 		for _, c := range cases {
-			code, body := adminCall(t, "POST", "/rest-auth/check", c.req)
+			code, body := testkit.AdminCall(t, "POST", "/rest-auth/check", c.req)
 			var d struct {
 				Allowed bool
 				Status  int
@@ -126,42 +110,42 @@ func TestAdminAPI(t *testing.T) {
 			`{"path":"/x","bogus":1}`:        400,
 			`not json`:                       400,
 		} {
-			if code, body := adminCall(t, "POST", "/rest-auth/check", req); code != want {
+			if code, body := testkit.AdminCall(t, "POST", "/rest-auth/check", req); code != want {
 				t.Errorf("%s: %d %s, want %d", req, code, body, want)
 			}
 		}
-		if code, _ := adminCall(t, "GET", "/rest-auth/check", ""); code != 405 {
+		if code, _ := testkit.AdminCall(t, "GET", "/rest-auth/check", ""); code != 405 {
 			t.Errorf("GET check: %d", code)
 		}
 	})
 
 	t.Run("reload", func(t *testing.T) {
 		A := "Authorization"
-		h.expect("bob before", 403, false, h.status("GET", "/scim2/Users", A, basic("bob", "bob-pw")))
-		good := strings.Replace(usersTOML(), `roles = ["login"]`+"\n\n[[users]]\nusername = \"dave\"", `roles = ["usermgt"]`+"\n\n[[users]]\nusername = \"dave\"", 1)
-		if good == usersTOML() {
+		h.Expect("bob before", 403, false, h.Status("GET", "/scim2/Users", A, testkit.Basic("bob", "bob-pw")))
+		good := strings.Replace(testkit.UsersTOML(), `roles = ["login"]`+"\n\n[[users]]\nusername = \"dave\"", `roles = ["usermgt"]`+"\n\n[[users]]\nusername = \"dave\"", 1)
+		if good == testkit.UsersTOML() {
 			t.Fatal("test setup: bob's roles not found")
 		}
 		// a broken file is refused and the running policy stays
 		os.WriteFile(users, []byte(good+"\n[[users]]\nusername = \"x\"\nbogus = 1\n"), 0o600)
-		code, body := adminCall(t, "POST", "/rest-auth/reload", `{"handler":"api"}`)
+		code, body := testkit.AdminCall(t, "POST", "/rest-auth/reload", `{"handler":"api"}`)
 		if code != 400 || !strings.Contains(body, "users.toml") || !strings.Contains(body, "bogus") {
 			t.Errorf("broken reload: %d %s", code, body)
 		}
-		h.expect("bob after a refused reload", 403, false, h.status("GET", "/scim2/Users", A, basic("bob", "bob-pw")))
+		h.Expect("bob after a refused reload", 403, false, h.Status("GET", "/scim2/Users", A, testkit.Basic("bob", "bob-pw")))
 		os.WriteFile(users, []byte(good), 0o600)
-		code, body = adminCall(t, "POST", "/rest-auth/reload", ``)
+		code, body = testkit.AdminCall(t, "POST", "/rest-auth/reload", ``)
 		if code != 200 || !strings.Contains(body, `"name": "api"`) || !strings.Contains(body, `"users": 6`) {
 			t.Errorf("reload: %d %s", code, body)
 		}
-		h.expect("bob after the reload", 200, true, h.status("GET", "/scim2/Users", A, basic("bob", "bob-pw")))
+		h.Expect("bob after the reload", 200, true, h.Status("GET", "/scim2/Users", A, testkit.Basic("bob", "bob-pw")))
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		h.do("GET", "/scim2/Users", "Authorization", basic("alice", "alice-pw"))
-		h.do("GET", "/scim2/Users", "Authorization", basic("alice", "alice-pw"))
-		h.do("GET", "/scim2/Users")
-		code, body := adminCall(t, "GET", "/metrics", "")
+		h.Do("GET", "/scim2/Users", "Authorization", testkit.Basic("alice", "alice-pw"))
+		h.Do("GET", "/scim2/Users", "Authorization", testkit.Basic("alice", "alice-pw"))
+		h.Do("GET", "/scim2/Users")
+		code, body := testkit.AdminCall(t, "GET", "/metrics", "")
 		if code != 200 {
 			t.Fatalf("/metrics: %d", code)
 		}
@@ -192,7 +176,7 @@ func TestAdminAPI(t *testing.T) {
 						return
 					default:
 					}
-					resp, _ := h.do("GET", "/scim2/Users", "Authorization", basic("alice", "alice-pw"))
+					resp, _ := h.Do("GET", "/scim2/Users", "Authorization", testkit.Basic("alice", "alice-pw"))
 					if resp.StatusCode != 200 {
 						bad.Add(1)
 					}
@@ -204,7 +188,7 @@ func TestAdminAPI(t *testing.T) {
 			rw.Add(1)
 			go func() {
 				defer rw.Done()
-				if code, body := adminCall(t, "POST", "/rest-auth/reload", `{}`); code != 200 {
+				if code, body := testkit.AdminCall(t, "POST", "/rest-auth/reload", `{}`); code != 200 {
 					t.Errorf("reload: %d %s", code, body)
 				}
 			}()
@@ -222,34 +206,23 @@ func TestAdminAPI(t *testing.T) {
 // logged and the running policy stays.
 func TestWatch(t *testing.T) {
 	dir := t.TempDir()
-	users := writeFile(t, dir, "users.toml", usersTOML())
-	res := writeFile(t, dir, "deployment.toml", resourcesTOML)
-	h := startCaddy(t, fmt.Sprintf(`
+	users := testkit.WriteFile(t, dir, "users.toml", testkit.UsersTOML())
+	res := testkit.WriteFile(t, dir, "deployment.toml", testkit.ResourcesTOML)
+	h := testkit.StartCaddy(t, fmt.Sprintf(`
 		users %s
 		resources %s
 		watch 50ms
 `, users, res))
 	A := "Authorization"
-	h.expect("no rule yet", 401, false, h.status("GET", "/new-rule", A, basic("bob", "bob-pw")))
-	os.WriteFile(res, []byte(resourcesTOML+"\n[[resource.access_control]]\ncontext = \"/new-rule\"\nsecure = true\nhttp_method = \"GET\"\n"), 0o600)
-	waitFor(t, func() bool {
-		resp, _ := h.do("GET", "/new-rule", A, basic("bob", "bob-pw"))
+	h.Expect("no rule yet", 401, false, h.Status("GET", "/new-rule", A, testkit.Basic("bob", "bob-pw")))
+	os.WriteFile(res, []byte(testkit.ResourcesTOML+"\n[[resource.access_control]]\ncontext = \"/new-rule\"\nsecure = true\nhttp_method = \"GET\"\n"), 0o600)
+	testkit.WaitFor(t, func() bool {
+		resp, _ := h.Do("GET", "/new-rule", A, testkit.Basic("bob", "bob-pw"))
 		return resp.StatusCode == 200
 	})
-	os.WriteFile(res, []byte(resourcesTOML+"\n[[resource.access_control]]\ncontext = \"/new-rule\"\n"), 0o600) // no http_method: refused
+	os.WriteFile(res, []byte(testkit.ResourcesTOML+"\n[[resource.access_control]]\ncontext = \"/new-rule\"\n"), 0o600) // no http_method: refused
 	time.Sleep(300 * time.Millisecond)
-	h.expect("broken edit: the running policy stays", 200, true, h.status("GET", "/new-rule", A, basic("bob", "bob-pw")))
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.Expect("broken edit: the running policy stays", 200, true, h.Status("GET", "/new-rule", A, testkit.Basic("bob", "bob-pw")))
 }
 
 // TestAdminReloadAll: reload without a handler reloads every live
@@ -258,9 +231,9 @@ func waitFor(t *testing.T, ok func() bool) {
 // a 400 for check and reload.
 func TestAdminReloadAll(t *testing.T) {
 	dir := t.TempDir()
-	users := writeFile(t, dir, "users.toml", usersTOML()+clientsTOML())
-	res := writeFile(t, dir, "deployment.toml", resourcesTOML)
-	up := newUpstream(t)
+	users := testkit.WriteFile(t, dir, "users.toml", testkit.UsersTOML()+testkit.ClientsTOML())
+	res := testkit.WriteFile(t, dir, "deployment.toml", testkit.ResourcesTOML)
+	up := testkit.NewUpstream(t)
 	caddytest.NewTester(t).InitServer(fmt.Sprintf(`{
 	skip_install_trust
 	admin localhost:2999
@@ -288,8 +261,8 @@ http://127.0.0.1:9081 {
 	}
 	reverse_proxy %[3]s
 }
-`, users, res, up.addr()), "caddyfile")
-	code, body := adminCall(t, "POST", "/rest-auth/reload", `{}`)
+`, users, res, up.Addr()), "caddyfile")
+	code, body := testkit.AdminCall(t, "POST", "/rest-auth/reload", `{}`)
 	var rep struct {
 		Handlers      []struct{ Name string }
 		TokenServices []struct{ Issuer string } `json:"token_services"`
@@ -299,15 +272,15 @@ http://127.0.0.1:9081 {
 		t.Fatalf("reload everything: %d %s", code, body)
 	}
 	for req, want := range map[string]int{`{"handler":"two"}`: 200, `{"handler":"three"}`: 400} {
-		if code, body := adminCall(t, "POST", "/rest-auth/reload", req); code != want {
+		if code, body := testkit.AdminCall(t, "POST", "/rest-auth/reload", req); code != want {
 			t.Errorf("reload %s: %d %s", req, code, body)
 		}
 	}
-	if code, body := adminCall(t, "POST", "/rest-auth/check", `{"path":"/x"}`); code != 400 || !strings.Contains(body, `say which with \"handler\"`) {
+	if code, body := testkit.AdminCall(t, "POST", "/rest-auth/check", `{"path":"/x"}`); code != 400 || !strings.Contains(body, `say which with \"handler\"`) {
 		t.Errorf("check without a handler where two are live: %d %s", code, body)
 	}
 	// the token service's clients are read again: a new secret works
-	if code, _, _, _ := oauthPost(t, "token", url.Values{"grant_type": {"client_credentials"}}, "svc", "new-secret"); code != 401 {
+	if code, _, _, _ := testkit.OAuthPost(t, "token", url.Values{"grant_type": {"client_credentials"}}, "svc", "new-secret"); code != 401 {
 		t.Fatalf("the new secret before the reload: %d", code)
 	}
 	h, _ := bcrypt.GenerateFromPassword([]byte("new-secret"), 4)
@@ -315,10 +288,10 @@ http://127.0.0.1:9081 {
 	text := strings.Replace(string(data), "client_id = \"svc\"\nsecret = ", "client_id = \"svc\"\nsecret = \""+string(h)+"\"\nxsecret = ", 1)
 	text = strings.Replace(text, "\nxsecret = ", "\n# old secret: ", 1)
 	os.WriteFile(users, []byte(text), 0o600)
-	if code, body := adminCall(t, "POST", "/rest-auth/reload", `{}`); code != 200 {
+	if code, body := testkit.AdminCall(t, "POST", "/rest-auth/reload", `{}`); code != 200 {
 		t.Fatalf("reload: %d %s", code, body)
 	}
-	if code, _, _, body := oauthPost(t, "token", url.Values{"grant_type": {"client_credentials"}}, "svc", "new-secret"); code != 200 {
+	if code, _, _, body := testkit.OAuthPost(t, "token", url.Values{"grant_type": {"client_credentials"}}, "svc", "new-secret"); code != 200 {
 		t.Errorf("the new secret after the reload: %d %s", code, body)
 	}
 }

@@ -3,6 +3,7 @@ package caddyauth
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -37,10 +38,11 @@ type Authenticator interface {
 	// Present reports whether the request carries this kind of credential.
 	// It must be cheap and must not verify anything.
 	Present(r *http.Request) bool
-	// Authenticate verifies the credential against the store. It returns a
-	// *Denial for a bad credential (401) or a throttled one (429); any other
-	// error means the answer could not be found (503).
-	Authenticate(r *http.Request, s *Store) (*Principal, error)
+	// Authenticate verifies the credential, with the snapshot's user store
+	// and policy. It returns a *Denial for a bad credential (401) or a
+	// throttled one (429); any other error means the answer could not be
+	// found (503).
+	Authenticate(r *http.Request, s *Snapshot) (*Principal, error)
 	// Challenge is the WWW-Authenticate value for a 401; err is the denial,
 	// or nil when no credential was presented.
 	Challenge(err error) string
@@ -56,8 +58,30 @@ type Denial struct {
 
 func (d *Denial) Error() string { return "denied: " + d.Reason }
 
-// deny is a shorthand for a 401 denial.
-func deny(reason string) *Denial { return &Denial{Status: http.StatusUnauthorized, Reason: reason} }
+// Deny is a shorthand for a 401 denial with a reason code.
+func Deny(reason string) *Denial { return &Denial{Status: http.StatusUnauthorized, Reason: reason} }
+
+// deny is Deny inside the package.
+func deny(reason string) *Denial { return Deny(reason) }
+
+// Authorization returns the request's Authorization field (read by its
+// canonical key: no canonicalization per request), or "".
+func Authorization(r *http.Request) string {
+	if v := r.Header["Authorization"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// HasScheme reports whether an Authorization value starts with an
+// authentication scheme (case-insensitive, RFC 7235) followed by a space,
+// or is the bare scheme.
+func HasScheme(v, scheme string) bool {
+	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		return false
+	}
+	return len(v) == len(scheme) || v[len(scheme)] == ' '
+}
 
 // asDenial returns err as a Denial, turning unexpected errors into 503.
 func asDenial(err error) *Denial {

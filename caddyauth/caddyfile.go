@@ -47,6 +47,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		basic [{ ... }]
 //		<authenticator> [{ ... }]   # bearer, client_cert or a third party's
 //		authorizer <name> [{ ... }] # a module in http.rest_auth.authorizers
+//		user_store <name> [{ ... }] # where accounts come from (default file)
 //	}
 //
 // Authenticators are tried in the order written; with none, basic alone.
@@ -104,7 +105,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "watch":
 			h.Watch = true
 			if d.NextArg() {
-				iv, err := parseDuration(d, "watch", d.Val())
+				iv, err := ParseDuration(d, "watch", d.Val())
 				if err != nil {
 					return err
 				}
@@ -127,6 +128,20 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.Rules = append(h.Rules, rc)
+		case "user_store":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			name := d.Val()
+			unm, err := caddyfile.UnmarshalModule(d, "http.rest_auth.user_stores."+name)
+			if err != nil {
+				if strings.Contains(err.Error(), "module not registered") {
+					return d.Errf("unknown user store %q%s", name, permissions.DidYouMean(name, moduleIDs("http.rest_auth.user_stores")))
+				}
+				return err
+			}
+			var warnings []caddyconfig.Warning
+			h.UserStoreRaw = caddyconfig.JSONModuleObject(unm, "store", name, &warnings)
 		case "authorizer":
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -209,7 +224,7 @@ func parseResource(d *caddyfile.Dispenser) (RuleConfig, error) {
 			}
 			rc.Authorizers = append(rc.Authorizers, names...)
 		default:
-			return rc, unknownOption(d, "resource", []string{"secured", "permissions", "scopes", "auth_handlers", "authorizers"})
+			return rc, UnknownOption(d, "resource", []string{"secured", "permissions", "scopes", "auth_handlers", "authorizers"})
 		}
 	}
 	return rc, nil
@@ -218,7 +233,7 @@ func parseResource(d *caddyfile.Dispenser) (RuleConfig, error) {
 // restAuthOptions are rest_auth's own options (authenticators are the
 // other words its block knows).
 var restAuthOptions = []string{"name", "users", "resources", "default_access", "permission_match", "cors_preflight",
-	"watch", "forward_identity", "resource", "authorizer"}
+	"watch", "forward_identity", "resource", "authorizer", "user_store"}
 
 // moduleIDs are the names of the modules registered in a namespace.
 func moduleIDs(namespace string) []string {

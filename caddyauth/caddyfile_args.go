@@ -10,17 +10,17 @@ import (
 	"github.com/restauth/caddy-restauth/permissions"
 )
 
-// Helpers for reading Caddyfile arguments, shared by the directives and
-// the guest modules' blocks. Their errors say what to write.
+// Helpers for reading Caddyfile arguments, for rest_auth's directive and
+// its guest modules' blocks alike. Their errors say what to write.
 
-// unknownOption is the error for an option a block does not have, with
+// UnknownOption is the error for an option a block does not have, with
 // the closest one it has.
-func unknownOption(d *caddyfile.Dispenser, block string, known []string) error {
+func UnknownOption(d *caddyfile.Dispenser, block string, known []string) error {
 	return d.Errf("%s: unknown option %q%s", block, d.Val(), permissions.DidYouMean(d.Val(), known))
 }
 
-// oneArg reads exactly one argument.
-func oneArg(d *caddyfile.Dispenser, out *string) error {
+// OneArg reads exactly one argument.
+func OneArg(d *caddyfile.Dispenser, out *string) error {
 	args := d.RemainingArgs()
 	if len(args) != 1 {
 		return d.ArgErr()
@@ -29,8 +29,8 @@ func oneArg(d *caddyfile.Dispenser, out *string) error {
 	return nil
 }
 
-// someArgs reads one or more arguments, adding to what is there.
-func someArgs(d *caddyfile.Dispenser, out *[]string) error {
+// SomeArgs reads one or more arguments, adding to what is there.
+func SomeArgs(d *caddyfile.Dispenser, out *[]string) error {
 	args := d.RemainingArgs()
 	if len(args) == 0 {
 		return d.ArgErr()
@@ -39,19 +39,19 @@ func someArgs(d *caddyfile.Dispenser, out *[]string) error {
 	return nil
 }
 
-// durationArg reads one positive duration.
-func durationArg(d *caddyfile.Dispenser, out *caddy.Duration) error {
-	return durationArgMin(d, out, 1)
+// DurationArg reads one positive duration.
+func DurationArg(d *caddyfile.Dispenser, out *caddy.Duration) error {
+	return DurationArgMin(d, out, 1)
 }
 
-// durationArgMin reads one duration of at least least (0 allows 0s).
-func durationArgMin(d *caddyfile.Dispenser, out *caddy.Duration, least time.Duration) error {
+// DurationArgMin reads one duration of at least least (0 allows 0s).
+func DurationArgMin(d *caddyfile.Dispenser, out *caddy.Duration, least time.Duration) error {
 	opt := d.Val()
 	var s string
-	if err := oneArg(d, &s); err != nil {
+	if err := OneArg(d, &s); err != nil {
 		return err
 	}
-	v, err := parseDuration(d, opt, s)
+	v, err := ParseDuration(d, opt, s)
 	if err != nil {
 		return err
 	}
@@ -65,9 +65,9 @@ func durationArgMin(d *caddyfile.Dispenser, out *caddy.Duration, least time.Dura
 	return nil
 }
 
-// parseDuration reads a duration, and says how to write one: a bare
-// number is the usual mistake ("5" for 5s).
-func parseDuration(d *caddyfile.Dispenser, opt, s string) (time.Duration, error) {
+// ParseDuration reads a duration for an option, and says how to write
+// one: a bare number is the usual mistake ("5" for 5s).
+func ParseDuration(d *caddyfile.Dispenser, opt, s string) (time.Duration, error) {
 	v, err := caddy.ParseDuration(s)
 	if err == nil {
 		return v, nil

@@ -1,6 +1,7 @@
 package caddyauth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 )
@@ -85,7 +87,7 @@ func splitList(s string) []string {
 // policy compiled but nothing started, or the error that stopped it.
 type offlineHandler struct {
 	h     *Handler
-	store *Store
+	store *Snapshot
 	auth  []string
 	err   error
 }
@@ -117,11 +119,21 @@ func loadOffline(configFile, adapter string) ([]offlineHandler, error) {
 		}
 		oh := offlineHandler{h: h, auth: authenticatorNames(h.AuthenticatorsRaw)}
 		if oh.err = h.settle(); oh.err == nil {
-			oh.store, oh.err = h.load()
+			if h.userStore, oh.err = offlineUserStore(h.UserStoreRaw); oh.err == nil {
+				oh.store, oh.err = h.load()
+			}
 		}
 		out = append(out, oh)
 	}
 	return out, nil
+}
+
+// offlineUserStore loads a user store module for the offline tools, in a
+// context of its own (no server is started).
+func offlineUserStore(raw json.RawMessage) (UserStore, error) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	return LoadUserStore(ctx, raw)
 }
 
 // findRestAuth collects every {"handler":"rest_auth",...} object.

@@ -1,4 +1,4 @@
-package caddyauth
+package caddyauth_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/restauth/caddy-restauth/caddyauth"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -54,21 +55,21 @@ roles = ["usermgt"]
 func TestCLICheck(t *testing.T) {
 	cfg := cliFixture(t, "")
 	cases := []struct {
-		q      CheckRequest
+		q      caddyauth.CheckRequest
 		code   int
 		status int
 		reason string
 	}{
-		{CheckRequest{Method: "GET", Path: "/scim2/Users", User: "alice"}, 0, 200, "authz.granted"},
-		{CheckRequest{Method: "DELETE", Path: "/scim2/Users/123", User: "alice"}, 0, 200, "authz.granted"}, // usermgt is an ancestor of usermgt/delete
-		{CheckRequest{Method: "DELETE", Path: "/scim2/Users/123", Roles: []string{"unused"}}, 1, 403, "authz.denied"},
-		{CheckRequest{Method: "GET", Path: "/scim2/Users", Scopes: []string{"internal_user_mgt_list"}, AuthMethod: "bearer"}, 1, 401, "cred.missing"}, // bearer not configured
-		{CheckRequest{Handler: "api", Method: "GET", Path: "/nowhere", User: "alice"}, 1, 401, "authz.no_rule"},
+		{caddyauth.CheckRequest{Method: "GET", Path: "/scim2/Users", User: "alice"}, 0, 200, "authz.granted"},
+		{caddyauth.CheckRequest{Method: "DELETE", Path: "/scim2/Users/123", User: "alice"}, 0, 200, "authz.granted"}, // usermgt is an ancestor of usermgt/delete
+		{caddyauth.CheckRequest{Method: "DELETE", Path: "/scim2/Users/123", Roles: []string{"unused"}}, 1, 403, "authz.denied"},
+		{caddyauth.CheckRequest{Method: "GET", Path: "/scim2/Users", Scopes: []string{"internal_user_mgt_list"}, AuthMethod: "bearer"}, 1, 401, "cred.missing"}, // bearer not configured
+		{caddyauth.CheckRequest{Handler: "api", Method: "GET", Path: "/nowhere", User: "alice"}, 1, 401, "authz.no_rule"},
 	}
 	for _, c := range cases {
 		var out bytes.Buffer
-		code, _ := runCheck(cfg, "", c.q, &out)
-		var d Decision
+		code, _ := caddyauth.RunCheck(cfg, "", c.q, &out)
+		var d caddyauth.Decision
 		if err := json.Unmarshal(out.Bytes(), &d); err != nil {
 			t.Fatalf("%+v: %v\n%s", c.q, err, out.String())
 		}
@@ -76,17 +77,17 @@ func TestCLICheck(t *testing.T) {
 			t.Errorf("%+v: exit %d, %s", c.q, code, out.String())
 		}
 	}
-	if code, err := runCheck(cfg, "", CheckRequest{Handler: "other", Path: "/"}, &bytes.Buffer{}); code != 2 || err == nil {
+	if code, err := caddyauth.RunCheck(cfg, "", caddyauth.CheckRequest{Handler: "other", Path: "/"}, &bytes.Buffer{}); code != 2 || err == nil {
 		t.Errorf("unknown handler: %d %v", code, err)
 	}
-	if code, err := runCheck(filepath.Join(t.TempDir(), "missing"), "", CheckRequest{Path: "/"}, &bytes.Buffer{}); code != 2 || err == nil {
+	if code, err := caddyauth.RunCheck(filepath.Join(t.TempDir(), "missing"), "", caddyauth.CheckRequest{Path: "/"}, &bytes.Buffer{}); code != 2 || err == nil {
 		t.Errorf("missing config: %d %v", code, err)
 	}
 }
 
 func TestCLILint(t *testing.T) {
 	var out bytes.Buffer
-	code, err := runLint(cliFixture(t, ""), "", "", &out)
+	code, err := caddyauth.RunLint(cliFixture(t, ""), "", "", &out)
 	if code != 0 || err != nil {
 		t.Fatalf("lint: %d %v\n%s", code, err, out.String())
 	}
@@ -97,7 +98,7 @@ func TestCLILint(t *testing.T) {
 		}
 	}
 	out.Reset()
-	code, err = runLint(cliFixture(t, "\t\tresource /x/* {\n\t\t\tauth_handlers OAuthAuthentication\n\t\t}\n"), "", "", &out)
+	code, err = caddyauth.RunLint(cliFixture(t, "\t\tresource /x/* {\n\t\t\tauth_handlers OAuthAuthentication\n\t\t}\n"), "", "", &out)
 	if code != 1 || err == nil || !strings.Contains(out.String(), `Caddyfile:6: rule 1: error: allowed handler "bearer" is not configured`) {
 		t.Errorf("lint with an unknown handler: %d %v\n%s", code, err, out.String())
 	}
@@ -127,7 +128,7 @@ func TestCLILintMistakes(t *testing.T) {
 		{"no rule", "", 0, "rest_auth: warning: rest_auth has no rule"},
 	} {
 		var out bytes.Buffer
-		code, _ := runLint(caddyfile(c.body), "", "", &out)
+		code, _ := caddyauth.RunLint(caddyfile(c.body), "", "", &out)
 		if code != c.code || !strings.Contains(out.String(), c.want) {
 			t.Errorf("%s: exit %d\n%s\nwant exit %d and %q", c.name, code, out.String(), c.code, c.want)
 		}

@@ -1,6 +1,7 @@
 package caddyauth
 
 import (
+	"context"
 	"net/http"
 	"slices"
 
@@ -67,7 +68,7 @@ func ruleInfo(i int, r *permissions.Rule) *RuleInfo {
 
 // explain runs the pipeline's decisions for a described request against a
 // store; authNames are the configured authenticators, in order.
-func explain(s *Store, authNames []string, q CheckRequest) Decision {
+func explain(s *Snapshot, authNames []string, q CheckRequest) Decision {
 	d := func(status int, reason, detail string) Decision {
 		return Decision{Allowed: status == http.StatusOK, Status: status, Reason: reason, Detail: detail}
 	}
@@ -122,12 +123,15 @@ func explain(s *Store, authNames []string, q CheckRequest) Decision {
 	}
 	roles := append([]string(nil), q.Roles...)
 	if q.User != "" {
-		a, known := s.lookup(q.User)
-		if !known && auth == "basic" {
-			return withRule(d(http.StatusUnauthorized, "basic.invalid", "the users files have no user "+q.User))
+		a, err := s.Lookup(context.Background(), q.User)
+		if err != nil {
+			return withRule(d(http.StatusServiceUnavailable, "store.unavailable", "the user store could not be asked: "+err.Error()))
 		}
-		if known {
-			roles = append(roles, a.roles...)
+		if a == nil && auth == "basic" {
+			return withRule(d(http.StatusUnauthorized, "basic.invalid", "the user store has no user "+q.User))
+		}
+		if a != nil {
+			roles = append(roles, a.Roles...)
 		}
 	}
 	sub := permissions.Subject{Roles: s.Policy.Roles(roles), Token: auth == "bearer", Scopes: q.Scopes}

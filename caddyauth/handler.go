@@ -1,5 +1,3 @@
-// Package caddyauth is the Caddy glue of caddy-restauth: the rest_auth HTTP
-// handler, its Caddyfile directive and the built-in authenticators.
 package caddyauth
 
 import (
@@ -69,6 +67,10 @@ type Handler struct {
 	// check on secured rules; all that apply must allow. A rule may name
 	// the ones that apply to it.
 	AuthorizersRaw []json.RawMessage `json:"authorizers,omitempty" caddy:"namespace=http.rest_auth.authorizers inline_key=authorizer"`
+	// UserStoreRaw is where accounts come from, a module in
+	// http.rest_auth.user_stores. Default: file (the users files' own
+	// [[users]]).
+	UserStoreRaw json.RawMessage `json:"user_store,omitempty" caddy:"namespace=http.rest_auth.user_stores inline_key=store"`
 
 	authenticators  []Authenticator
 	authorizers     []Authorizer
@@ -80,7 +82,8 @@ type Handler struct {
 	reloadMu        *sync.Mutex
 	metrics         *handlerMetrics
 	watcher         *watcher
-	store           *atomic.Pointer[Store]
+	store           *atomic.Pointer[Snapshot]
+	userStore       UserStore
 	defaultAccess   *permissions.Access
 	logger          *zap.Logger
 }
@@ -128,7 +131,7 @@ type HeaderStripper interface {
 // Provision loads the authenticators and the files and compiles the policy.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	h.store = new(atomic.Pointer[Store])
+	h.store = new(atomic.Pointer[Snapshot])
 	if err := h.settle(); err != nil {
 		return err
 	}
@@ -165,6 +168,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			h.authorizerNames = append(h.authorizerNames, m.(Authorizer).Name())
 		}
 	}
+	if h.userStore, err = LoadUserStore(ctx, h.UserStoreRaw); err != nil {
+		return err
+	}
 	s, err := h.load()
 	if err != nil {
 		return err
@@ -172,7 +178,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.store.Store(s)
 	h.logWarnings(s)
 	h.reloadMu = new(sync.Mutex)
-	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+	if err := RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	h.metrics = newHandlerMetrics(h.Name, h.authNames)
@@ -211,11 +217,11 @@ func (h *Handler) Reload() (ReloadResult, error) {
 	defer h.reloadMu.Unlock()
 	s, err := h.load()
 	if err != nil {
-		metrics.reloads.WithLabelValues("error").Inc()
+		CountReload(false)
 		h.logger.Error("reload refused; the running policy stays", zap.String("handler", h.Name), zap.Error(err))
 		return ReloadResult{}, err
 	}
-	metrics.reloads.WithLabelValues("ok").Inc()
+	CountReload(true)
 	h.store.Store(s)
 	h.logWarnings(s)
 	res := ReloadResult{Rules: s.Policy.Len(), Roles: len(s.Users.Roles), Users: len(s.Users.Users)}
@@ -226,7 +232,7 @@ func (h *Handler) Reload() (ReloadResult, error) {
 
 // load reads the users and resources files and compiles a new Store. It
 // changes nothing: the caller swaps the result in.
-func (h *Handler) load() (*Store, error) {
+func (h *Handler) load() (*Snapshot, error) {
 	var rules []permissions.Rule
 	var warnings []permissions.Finding
 	for i, rc := range h.Rules {
@@ -291,7 +297,7 @@ func (h *Handler) load() (*Store, error) {
 			return nil, err
 		}
 	}
-	s, err := newStore(rules, users, opts)
+	s, err := NewSnapshot(rules, users, opts, h.userStore)
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +323,7 @@ func (h *Handler) where() string {
 }
 
 // logWarnings logs what a load found probably not meant: one line each.
-func (h *Handler) logWarnings(s *Store) {
+func (h *Handler) logWarnings(s *Snapshot) {
 	if h.logger == nil {
 		return
 	}

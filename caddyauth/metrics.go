@@ -9,16 +9,14 @@ import (
 
 // Metrics on Caddy's registry (the admin endpoint's /metrics). The
 // collectors are made once per process and registered with each config's
-// registry, so counts carry on across config reloads.
+// registry, so counts carry on across config reloads. Guest modules count
+// on the shared ones through CacheLookups and CountReload, and register
+// their own with RegisterCollectors.
 var metrics = struct {
-	decisions     *prometheus.CounterVec
-	authDuration  *prometheus.HistogramVec
-	cache         *prometheus.CounterVec
-	jwks          *prometheus.CounterVec
-	introspection *prometheus.CounterVec
-	reloads       *prometheus.CounterVec
-
-	basicHit, basicMiss, bearerHit, bearerMiss prometheus.Counter
+	decisions    *prometheus.CounterVec
+	authDuration *prometheus.HistogramVec
+	cache        *prometheus.CounterVec
+	reloads      *prometheus.CounterVec
 }{
 	decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "rest_auth", Name: "decisions_total",
@@ -33,35 +31,42 @@ var metrics = struct {
 		Namespace: "caddy", Subsystem: "rest_auth", Name: "cache_lookups_total",
 		Help: "Look-ups in the verified-credential caches, by cache (basic, bearer) and result (hit, miss).",
 	}, []string{"cache", "result"}),
-	jwks: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "caddy", Subsystem: "rest_auth", Name: "jwks_fetches_total",
-		Help: "JWK set fetches, by result (ok, error).",
-	}, []string{"result"}),
-	introspection: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "caddy", Subsystem: "rest_auth", Name: "introspection_calls_total",
-		Help: "RFC 7662 introspection calls, by result (active, inactive, error, busy).",
-	}, []string{"result"}),
 	reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "rest_auth", Name: "policy_reloads_total",
 		Help: "Reloads of users and resources files (admin API or watch), by result (ok, error).",
 	}, []string{"result"}),
 }
 
-func init() {
-	metrics.basicHit = metrics.cache.WithLabelValues("basic", "hit")
-	metrics.basicMiss = metrics.cache.WithLabelValues("basic", "miss")
-	metrics.bearerHit = metrics.cache.WithLabelValues("bearer", "hit")
-	metrics.bearerMiss = metrics.cache.WithLabelValues("bearer", "miss")
+// CacheLookups is the counter of look-ups in a verified-credential cache
+// (caddy_rest_auth_cache_lookups_total): cache is basic, bearer or a third
+// party's, result hit or miss. Resolve it once, not per request.
+func CacheLookups(cache, result string) prometheus.Counter {
+	return metrics.cache.WithLabelValues(cache, result)
 }
 
-// registerMetrics adds the collectors to a config's registry; a registry
-// that has them already (several handlers in one config) is fine.
-func registerMetrics(reg *prometheus.Registry) error {
+// CountReload counts a reload of files (caddy_rest_auth_policy_reloads_total).
+func CountReload(ok bool) {
+	result := "ok"
+	if !ok {
+		result = "error"
+	}
+	metrics.reloads.WithLabelValues(result).Inc()
+}
+
+// RegisterMetrics adds rest_auth's shared collectors to a config's
+// registry; a module that counts on them calls it when it provisions.
+func RegisterMetrics(reg *prometheus.Registry) error {
+	return RegisterCollectors(reg, metrics.decisions, metrics.authDuration, metrics.cache, metrics.reloads)
+}
+
+// RegisterCollectors adds collectors (made once per process) to a config's
+// registry; a registry that has them already (several modules in one
+// config) is fine.
+func RegisterCollectors(reg *prometheus.Registry, cs ...prometheus.Collector) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{metrics.decisions, metrics.authDuration, metrics.cache,
-		metrics.jwks, metrics.introspection, metrics.reloads} {
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

@@ -1,6 +1,7 @@
 package caddyauth
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,12 +13,6 @@ import (
 
 	"github.com/restauth/caddy-restauth/permissions"
 )
-
-func init() {
-	caddy.RegisterModule(BasicProvider{})
-	caddy.RegisterModule(BearerProvider{})
-	caddy.RegisterModule(ClientCertProvider{})
-}
 
 // The built-in authenticators also work as providers of Caddy's stock
 // authentication handler (http.authentication.providers), for those who
@@ -31,9 +26,42 @@ func init() {
 // with the handler's challenge. Caddy's handler knows only 401: a throttled
 // Basic client gets 401 with Retry-After, and a check that could not be
 // made (a key server down) is logged by Caddy and also answered 401.
+// Provide and FileSnapshot are what such a provider is made of.
 
-// providerStore loads users files into a store without rules.
-func providerStore(files []string) (*Store, error) {
+// defaultUserStore is the store a handler uses when it names none.
+var defaultUserStore = json.RawMessage(`{"store":"file"}`)
+
+// LoadUserStore loads a user store module from its JSON config
+// ({"store":"file"} when raw is empty).
+func LoadUserStore(ctx caddy.Context, raw json.RawMessage) (UserStore, error) {
+	if len(raw) == 0 {
+		raw = defaultUserStore
+	}
+	var cfg map[string]json.RawMessage
+	var name string
+	if err := json.Unmarshal(raw, &cfg); err != nil || json.Unmarshal(cfg["store"], &name) != nil || name == "" {
+		return nil, fmt.Errorf("user store: a config with a \"store\" name is required, not %s", raw)
+	}
+	delete(cfg, "store") // the inline key names the module; it is not one of its fields
+	rest, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mod, err := ctx.LoadModuleByID("http.rest_auth.user_stores."+name, rest)
+	if err != nil {
+		return nil, fmt.Errorf("loading user store %q: %w", name, err)
+	}
+	us, ok := mod.(UserStore)
+	if !ok {
+		return nil, fmt.Errorf("module %q is not a user store", name)
+	}
+	return us, nil
+}
+
+// FileSnapshot loads users files into a snapshot without rules, with the
+// default (file) user store: what a provider needs for roles and
+// passwords.
+func FileSnapshot(ctx caddy.Context, files []string) (*Snapshot, error) {
 	users := &permissions.Users{}
 	if len(files) > 0 {
 		var err error
@@ -41,11 +69,15 @@ func providerStore(files []string) (*Store, error) {
 			return nil, err
 		}
 	}
-	return newStore(nil, users, permissions.Options{})
+	store, err := LoadUserStore(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return NewSnapshot(nil, users, permissions.Options{}, store)
 }
 
-// provide runs an authenticator for Caddy's authentication handler.
-func provide(a Authenticator, s *Store, w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
+// Provide runs an authenticator for Caddy's authentication handler.
+func Provide(a Authenticator, s *Snapshot, w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
 	challenge := func(err error) {
 		if c := a.Challenge(err); c != "" {
 			w.Header().Add("WWW-Authenticate", c)
@@ -76,97 +108,3 @@ func provide(a Authenticator, s *Store, w http.ResponseWriter, r *http.Request) 
 		"auth_method": a.Name(),
 	}}, true, nil
 }
-
-// BasicProvider is the basic authenticator as a provider of Caddy's
-// authentication handler.
-type BasicProvider struct {
-	Basic
-	// Users are users.toml files (roles and users with password hashes).
-	Users []string `json:"users,omitempty"`
-	store *Store
-}
-
-// CaddyModule returns the Caddy module information.
-func (BasicProvider) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{ID: "http.authentication.providers.rest_basic", New: func() caddy.Module { return new(BasicProvider) }}
-}
-
-// Provision loads the users files.
-func (p *BasicProvider) Provision(ctx caddy.Context) (err error) {
-	if err = p.Basic.Provision(ctx); err != nil {
-		return err
-	}
-	p.store, err = providerStore(p.Users)
-	return err
-}
-
-// Authenticate implements caddyauth.Authenticator.
-func (p *BasicProvider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
-	return provide(&p.Basic, p.store, w, r)
-}
-
-// BearerProvider is the bearer authenticator as a provider of Caddy's
-// authentication handler.
-type BearerProvider struct {
-	Bearer
-	// Users are users.toml files whose roles a token's user also gets.
-	Users []string `json:"users,omitempty"`
-	store *Store
-}
-
-// CaddyModule returns the Caddy module information.
-func (BearerProvider) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{ID: "http.authentication.providers.rest_bearer", New: func() caddy.Module { return new(BearerProvider) }}
-}
-
-// Provision loads keys and users files.
-func (p *BearerProvider) Provision(ctx caddy.Context) (err error) {
-	if err = p.Bearer.Provision(ctx); err != nil {
-		return err
-	}
-	p.store, err = providerStore(p.Users)
-	return err
-}
-
-// Authenticate implements caddyauth.Authenticator.
-func (p *BearerProvider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
-	return provide(&p.Bearer, p.store, w, r)
-}
-
-// ClientCertProvider is the client_cert authenticator as a provider of
-// Caddy's authentication handler.
-type ClientCertProvider struct {
-	ClientCert
-	// Users are users.toml files whose roles the certificate's user gets.
-	Users []string `json:"users,omitempty"`
-	store *Store
-}
-
-// CaddyModule returns the Caddy module information.
-func (ClientCertProvider) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{ID: "http.authentication.providers.rest_client_cert", New: func() caddy.Module { return new(ClientCertProvider) }}
-}
-
-// Provision loads the users files.
-func (p *ClientCertProvider) Provision(ctx caddy.Context) (err error) {
-	if err = p.ClientCert.Provision(ctx); err != nil {
-		return err
-	}
-	p.store, err = providerStore(p.Users)
-	return err
-}
-
-// Authenticate implements caddyauth.Authenticator.
-func (p *ClientCertProvider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
-	return provide(&p.ClientCert, p.store, w, r)
-}
-
-// Interface guards
-var (
-	_ caddyauth.Authenticator = (*BasicProvider)(nil)
-	_ caddyauth.Authenticator = (*BearerProvider)(nil)
-	_ caddyauth.Authenticator = (*ClientCertProvider)(nil)
-	_ caddy.Provisioner       = (*BasicProvider)(nil)
-	_ caddy.Validator         = (*BearerProvider)(nil)
-	_ caddy.CleanerUpper      = (*BearerProvider)(nil)
-)

@@ -82,26 +82,32 @@ func findHandlers(name string) ([]*Handler, error) {
 	return out, nil
 }
 
-// tokenServices are the live oauth2_server handlers, for the admin API's
-// reload of every users file.
-var tokenServices struct {
-	sync.Mutex
-	list []*TokenService
+// A TokenServiceReloader is a live token service (oauth2_server) whose
+// users files the admin API's reload reads again when no handler is named.
+type TokenServiceReloader interface {
+	Reload() (TokenServiceReload, error)
 }
 
-func registerTokenService(t *TokenService) {
+// tokenServices are the live token services.
+var tokenServices struct {
+	sync.Mutex
+	list []TokenServiceReloader
+}
+
+// RegisterTokenService makes a token service's reload part of the admin
+// API's reload until the returned function is called (from its Cleanup).
+func RegisterTokenService(t TokenServiceReloader) (unregister func()) {
 	tokenServices.Lock()
 	tokenServices.list = append(tokenServices.list, t)
 	tokenServices.Unlock()
+	return func() {
+		tokenServices.Lock()
+		defer tokenServices.Unlock()
+		tokenServices.list = slices.DeleteFunc(tokenServices.list, func(x TokenServiceReloader) bool { return x == t })
+	}
 }
 
-func unregisterTokenService(t *TokenService) {
-	tokenServices.Lock()
-	defer tokenServices.Unlock()
-	tokenServices.list = slices.DeleteFunc(tokenServices.list, func(x *TokenService) bool { return x == t })
-}
-
-func liveTokenServices() []*TokenService {
+func liveTokenServices() []TokenServiceReloader {
 	tokenServices.Lock()
 	defer tokenServices.Unlock()
 	return slices.Clone(tokenServices.list)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/restauth/caddy-restauth/internal/testkit"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -18,20 +19,20 @@ import (
 // real request to a real Caddy, and every denial also checks that the
 // upstream was not reached.
 func TestSecuritySuite(t *testing.T) {
-	h := startCaddy(t, defaultBody+`
+	h := testkit.StartCaddy(t, defaultBody+`
 		basic {
 			throttle off
 		}
 `)
-	alice := basic("alice", "alice-pw")
-	bob := basic("bob", "bob-pw")
+	alice := testkit.Basic("alice", "alice-pw")
+	bob := testkit.Basic("bob", "bob-pw")
 	type tc struct {
 		name    string
 		send    func() int
 		status  int
 		reached bool
 	}
-	raw := func(line string, headers ...string) func() int { return func() int { return h.raw(line, headers...) } }
+	raw := func(line string, headers ...string) func() int { return func() int { return h.Raw(line, headers...) } }
 	cases := []tc{
 		// path confusion: the rule for /scim2/Users must not be dodged or borrowed
 		{"dot-dot into a protected path", raw("GET /public/../scim2/Users HTTP/1.1", "Authorization: "+bob), 400, false},
@@ -61,7 +62,7 @@ func TestSecuritySuite(t *testing.T) {
 		{"a bad credential is not skipped for none", raw("GET /public/x HTTP/1.1", "Authorization: Basic !!"), 200, true},
 	}
 	for _, c := range cases {
-		h.expect(c.name, c.status, c.reached, c.send)
+		h.Expect(c.name, c.status, c.reached, c.send)
 	}
 
 	t.Run("identity and override headers never reach the upstream", func(t *testing.T) {
@@ -72,19 +73,18 @@ func TestSecuritySuite(t *testing.T) {
 		}
 		for _, path := range []string{"/scim2/Users", "/public/x"} {
 			auth := []string{"Authorization: " + alice}
-			h.expect("spoofed headers on "+path, 200, true, raw("GET "+path+" HTTP/1.1", append(auth, spoofed...)...))
-			h.up.mu.Lock()
-			for name, vals := range h.up.last {
+			h.Expect("spoofed headers on "+path, 200, true, raw("GET "+path+" HTTP/1.1", append(auth, spoofed...)...))
+			last, _ := h.Up.Last()
+			for name, vals := range last {
 				n := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
 				if (strings.Contains(n, "method") && n != "x-restauth-auth-method") || (strings.HasPrefix(n, "x-restauth-") && strings.Contains(strings.Join(vals, ","), "admin")) ||
 					(strings.HasPrefix(n, "x-restauth-") && path == "/public/x") {
 					t.Errorf("%s: the upstream received %s: %q", path, name, vals)
 				}
 			}
-			if path == "/scim2/Users" && h.up.last.Get("X-Restauth-User") != "alice" {
-				t.Errorf("forwarded user %q", h.up.last.Get("X-Restauth-User"))
+			if path == "/scim2/Users" && last.Get("X-Restauth-User") != "alice" {
+				t.Errorf("forwarded user %q", last.Get("X-Restauth-User"))
 			}
-			h.up.mu.Unlock()
 		}
 	})
 }
@@ -94,9 +94,9 @@ func TestSecuritySuite(t *testing.T) {
 func TestClientAddressIsCaddys(t *testing.T) {
 	run := func(trusted bool) (statuses []int) {
 		dir := t.TempDir()
-		users := writeFile(t, dir, "users.toml", usersTOML())
-		res := writeFile(t, dir, "deployment.toml", resourcesTOML)
-		up := newUpstream(t)
+		users := testkit.WriteFile(t, dir, "users.toml", testkit.UsersTOML())
+		res := testkit.WriteFile(t, dir, "deployment.toml", testkit.ResourcesTOML)
+		up := testkit.NewUpstream(t)
 		servers := ""
 		if trusted {
 			servers = "servers {\n\t\ttrusted_proxies static 127.0.0.1/32\n\t}"
@@ -119,12 +119,12 @@ http://127.0.0.1:9080 {
 		}
 	}
 	reverse_proxy %s
-}`, servers, users, res, up.addr())
+}`, servers, users, res, up.Addr())
 		caddytest.NewTester(t).InitServer(cfg, "caddyfile")
-		h := &harness{t: t, up: up}
+		h := &testkit.Harness{T: t, Up: up}
 		user := fmt.Sprintf("xff-%v", trusted)
 		for i := 0; i < 4; i++ {
-			resp, _ := h.do("GET", "/scim2/Users", "Authorization", basic(user, "guess"), "X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
+			resp, _ := h.Do("GET", "/scim2/Users", "Authorization", testkit.Basic(user, "guess"), "X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
 			statuses = append(statuses, resp.StatusCode)
 		}
 		return statuses
@@ -146,15 +146,15 @@ func TestBoundedHashing(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	users := writeFile(t, dir, "users10.toml", fmt.Sprintf("[[roles]]\nname = \"usermgt\"\npermissions = [\"/permission\"]\n\n[[users]]\nusername = \"alice\"\npassword = %q\nroles = [\"usermgt\"]\n", hash))
-	h := startCaddy(t, `
+	users := testkit.WriteFile(t, dir, "users10.toml", fmt.Sprintf("[[roles]]\nname = \"usermgt\"\npermissions = [\"/permission\"]\n\n[[users]]\nusername = \"alice\"\npassword = %q\nroles = [\"usermgt\"]\n", hash))
+	h := testkit.StartCaddy(t, `
 		users `+users+`
 		resources RESOURCES
 		basic {
 			throttle off
 		}
 `)
-	h.expect("warm the cache", 200, true, h.status("GET", "/scim2/Users", "Authorization", basic("alice", "alice-pw")))
+	h.Expect("warm the cache", 200, true, h.Status("GET", "/scim2/Users", "Authorization", testkit.Basic("alice", "alice-pw")))
 	var wg sync.WaitGroup
 	var s401, s503, other atomic.Int64
 	start := make(chan struct{})
@@ -164,7 +164,7 @@ func TestBoundedHashing(t *testing.T) {
 			defer wg.Done()
 			<-start
 			req, _ := http.NewRequest("GET", "http://127.0.0.1:9080/scim2/Users", nil)
-			req.Header.Set("Authorization", basic(fmt.Sprint("nobody", i), fmt.Sprint("guess", i)))
+			req.Header.Set("Authorization", testkit.Basic(fmt.Sprint("nobody", i), fmt.Sprint("guess", i)))
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				other.Add(1)
@@ -183,7 +183,7 @@ func TestBoundedHashing(t *testing.T) {
 	}
 	close(start)
 	time.Sleep(20 * time.Millisecond)
-	h.expect("cached credentials during the flood", 200, true, h.status("GET", "/scim2/Users", "Authorization", basic("alice", "alice-pw")))
+	h.Expect("cached credentials during the flood", 200, true, h.Status("GET", "/scim2/Users", "Authorization", testkit.Basic("alice", "alice-pw")))
 	wg.Wait()
 	t.Logf("200 concurrent wrong passwords: %d checked (401), %d refused at once (503)", s401.Load(), s503.Load())
 	if s401.Load()+s503.Load() != 200 || other.Load() != 0 || s401.Load() == 0 {

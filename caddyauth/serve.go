@@ -116,7 +116,7 @@ func (h *Handler) pass(w http.ResponseWriter, r *http.Request, next caddyhttp.Ha
 
 // authenticate runs an authenticator and turns a panic into a denial, so a
 // bug in a handler fails closed rather than taking the request through.
-func (h *Handler) authenticate(a Authenticator, r *http.Request, s *Store) (p *Principal, err error) {
+func (h *Handler) authenticate(a Authenticator, r *http.Request, s *Snapshot) (p *Principal, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			h.logger.Error("authenticator panicked", errorField(a.Name(), v)...)
@@ -355,13 +355,4 @@ func denialBody(status int, reason string) []byte {
 // errorField describes a failing guest module for a log line.
 func errorField(module string, v any) []zap.Field {
 	return []zap.Field{zap.String("module", module), zap.Any("error", v)}
-}
-
-// authorization is the Authorization field (its canonical key, so no
-// canonicalization per request).
-func authorization(r *http.Request) string {
-	if v := r.Header["Authorization"]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
 }

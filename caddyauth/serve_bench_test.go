@@ -1,46 +1,50 @@
-package caddyauth
+package caddyauth_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
+	"path/filepath"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/restauth/caddy-restauth/permissions"
+	"github.com/restauth/caddy-restauth/caddyauth"
+	"github.com/restauth/caddy-restauth/internal/testkit"
 )
 
-// benchHandler is a rest_auth handler set up as Provision would, with the
-// WSO2 313-rule list and one user, for measuring ServeHTTP alone.
-func benchHandler(b testing.TB, auth ...Authenticator) (*Handler, string) {
-	s, basicAuth := benchStore(b)
-	res, err := permissions.LoadResources("../permissions/testdata/corpus/wso2-is-access-control.toml")
+// provisionHandler loads a rest_auth handler from its JSON config as Caddy
+// does (every guest module loaded and provisioned), without a server; it
+// is cleaned up with the test.
+func provisionHandler(t testing.TB, cfg string) *caddyauth.Handler {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	mod, err := ctx.LoadModuleByID("http.handlers.rest_auth", json.RawMessage(cfg))
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	rules := append([]permissions.Rule{{Context: "/api/identity/user/v1.0/me", Methods: []string{"GET"}, Secured: true, Source: "bench"}}, res.Rules...)
-	s2, err := newStore(rules, s.Users, permissions.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if len(auth) == 0 {
-		auth = []Authenticator{&Basic{Realm: "r", ThrottleFailures: -1}}
-	}
-	h := &Handler{logger: zap.NewNop(), store: new(atomic.Pointer[Store]), authenticators: auth}
-	for _, a := range auth {
-		h.authNames = append(h.authNames, a.Name())
-	}
-	h.metrics = newHandlerMetrics("bench", h.authNames)
-	h.store.Store(s2)
-	return h, basicAuth
+	h := mod.(*caddyauth.Handler)
+	caddyauth.SetLogger(h, zap.NewNop())
+	return h
 }
 
-// request makes a request the way Caddy hands one to a handler: with a
-// replacer and the vars in its context.
+// benchHandler is a rest_auth handler with the WSO2 313-rule list, one
+// rule of its own and the test users, with the given authenticators.
+func benchHandler(t testing.TB, authenticators string) *caddyauth.Handler {
+	t.Helper()
+	users := testkit.WriteFile(t, t.TempDir(), "users.toml", testkit.UsersTOML())
+	corpus, _ := filepath.Abs("../permissions/testdata/corpus/wso2-is-access-control.toml")
+	return provisionHandler(t, fmt.Sprintf(`{"name":"bench","users":[%q],"resources":[%q],
+		"rules":[{"path":"/api/identity/user/v1.0/me","methods":["GET"]}],"authenticators":[%s]}`, users, corpus, authenticators))
+}
+
+// benchRequest makes a request the way Caddy hands one to a handler: with
+// a replacer and the vars in its context.
 func benchRequest(path, auth string) *http.Request {
 	r := httptest.NewRequest("GET", path, nil)
 	if auth != "" {
@@ -61,7 +65,8 @@ func (nopNext) ServeHTTP(http.ResponseWriter, *http.Request) error { return nil 
 // would collect a provider per iteration); "setup" is that alone, to
 // subtract.
 func BenchmarkServeHTTP(b *testing.B) {
-	h, auth := benchHandler(b)
+	h := benchHandler(b, `{"handler":"basic","throttle_failures":-1}`)
+	auth := testkit.Basic("alice", "alice-pw")
 	b.Run("setup", func(b *testing.B) {
 		r := benchRequest("/api/identity/user/v1.0/me", auth)
 		b.ReportAllocs()

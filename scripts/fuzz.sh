@@ -17,17 +17,17 @@ while read -r pkg target count; do
 		fail=1
 	fi
 done <<'TARGETS'
-# package       target               executions (the caddyauth package runs
+# package       target               executions (the caddyauth packages run
 #                                      slower under the fuzzer's coverage)
 ./permissions   FuzzCanonicalize     40000
 ./permissions   FuzzCompileRegexp    100000
 ./permissions   FuzzFolding          100000
 ./permissions   FuzzParseResources   100000
 ./permissions   FuzzParseUsers       100000
-./caddyauth     FuzzParseBasic       30000
-./caddyauth     FuzzDecodeBase64     30000
-./caddyauth     FuzzBearerToken      30000
-./caddyauth     FuzzParseJWKSet      10000
+./caddyauth/basic  FuzzParseBasic    30000
+./caddyauth/basic  FuzzDecodeBase64  30000
+./caddyauth/bearer FuzzBearerToken   30000
+./caddyauth/bearer FuzzParseJWKSet   10000
 ./certcn        FuzzCommonName       100000
 ./certcn        FuzzUnescape         100000
 TARGETS

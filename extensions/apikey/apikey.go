@@ -108,7 +108,10 @@ func (a *APIKey) StripHeaders() []string { return []string{a.Header} }
 
 // Authenticate looks the key's hash up. Looking up a hash leaks nothing
 // about the stored keys through timing: an attacker cannot steer the hash.
-func (a *APIKey) Authenticate(r *http.Request, s *caddyauth.Store) (*caddyauth.Principal, error) {
+// The principal is new per request; an authenticator that keeps state per
+// credential would build it once per snapshot (s.NewPrincipal, and a
+// caddyauth.PrincipalCache), as the built-in ones do.
+func (a *APIKey) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyauth.Principal, error) {
 	vals := r.Header.Values(a.Header)
 	if len(vals) != 1 || len(vals[0]) > 512 {
 		return nil, &caddyauth.Denial{Status: http.StatusUnauthorized, Reason: "api_key.malformed"}
@@ -117,7 +120,17 @@ func (a *APIKey) Authenticate(r *http.Request, s *caddyauth.Store) (*caddyauth.P
 	if !ok {
 		return nil, &caddyauth.Denial{Status: http.StatusUnauthorized, Reason: "api_key.invalid"}
 	}
-	return &caddyauth.Principal{User: user, Roles: s.UserRoles(user)}, nil
+	// the user's roles from rest_auth's user store; an error means the
+	// store could not tell (a directory down): 503, never a guess
+	acct, err := s.Lookup(r.Context(), user)
+	if err != nil {
+		return nil, err
+	}
+	p := caddyauth.Principal{User: user}
+	if acct != nil {
+		p.Roles = acct.Roles
+	}
+	return &p, nil
 }
 
 // UnmarshalCaddyfile reads:

@@ -1,0 +1,571 @@
+// Package bearer is rest_auth's bearer-token authenticator (RFC 6750,
+// WSO2's OAuthAuthentication), module http.rest_auth.authenticators.bearer,
+// and its provider for Caddy's own authentication handler (rest_bearer):
+// JWTs checked with keys from files, secrets or JWK sets fetched from a
+// URL; opaque tokens asked about with RFC 7662 introspection; and the
+// tokens of a token service running in the same Caddy, found through
+// caddyauth's issuer registry. Verified tokens are cached by their
+// SHA-256.
+package bearer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+
+	"github.com/restauth/caddy-restauth/caddyauth"
+)
+
+func init() {
+	caddy.RegisterModule(Bearer{})
+}
+
+// maxToken is the largest bearer token looked at; longer ones are refused
+// before any parsing.
+const maxToken = 8 << 10
+
+// Bearer authenticates OAuth2 bearer tokens (RFC 6750): JWTs checked with
+// keys (jwt), opaque tokens asked about with RFC 7662 introspection
+// (introspect), or both, in which case a token of three dot-separated parts
+// goes to jwt and any other to introspect. Its WSO2 name is
+// OAuthAuthentication.
+//
+// The principal is the token's user, holding the token's scopes. Its roles
+// are, by default, those of the token's roles claim together with those the
+// user store gives that user (roles_from).
+type Bearer struct {
+	// Realm goes in the WWW-Authenticate challenge. Default: "restricted".
+	Realm string `json:"realm,omitempty"`
+	// JWT validators, one per issuer (or group of issuers sharing keys).
+	// With several, a token goes to the one that lists its iss.
+	JWT []*JWTValidator `json:"jwt,omitempty"`
+	// Introspect checks tokens that are not JWTs (or all tokens, without jwt).
+	Introspect *Introspector `json:"introspect,omitempty"`
+	// Builtin trusts the access tokens of the oauth2_server token services
+	// running in this Caddy (checked in process, revocations included).
+	// It is on by default when neither jwt nor introspect is configured.
+	Builtin bool `json:"builtin,omitempty"`
+	// Audiences are the aud values a built-in token must hold one of.
+	// Default: the audiences its oauth2_server issues for (its audience
+	// setting, which defaults to its issuer).
+	Audiences []string `json:"audiences,omitempty"`
+	// RolesFrom is where a token principal's roles come from: "both" (the
+	// default: the token's roles claim and the user store), "token" or
+	// "store". Introspected tokens have store roles only.
+	RolesFrom string `json:"roles_from,omitempty"`
+	// CacheSize bounds the cache of verified tokens (keyed by the token's
+	// SHA-256; an entry lives until the token expires). Default 10000; -1
+	// turns it off.
+	CacheSize int `json:"cache_size,omitempty"`
+
+	cache  *tokenCache
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Bearer) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.rest_auth.authenticators.bearer",
+		New: func() caddy.Module { return new(Bearer) },
+	}
+}
+
+// Provision loads keys and starts JWK set refreshes.
+func (b *Bearer) Provision(ctx caddy.Context) error {
+	b.logger = ctx.Logger()
+	if err := caddyauth.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
+	if err := caddyauth.RegisterCollectors(ctx.GetMetricsRegistry(), jwksFetches, introspectionCalls); err != nil {
+		return err
+	}
+	if b.Realm == "" {
+		b.Realm = "restricted"
+	}
+	if b.RolesFrom == "" {
+		b.RolesFrom = "both"
+	}
+	if b.CacheSize == 0 {
+		b.CacheSize = 10000
+	}
+	if len(b.JWT) == 0 && b.Introspect == nil {
+		b.Builtin = true
+	}
+	if b.CacheSize > 0 {
+		b.cache = newTokenCache(b.CacheSize)
+	}
+	for i, v := range b.JWT {
+		if err := v.provision(ctx, b.logger); err != nil {
+			return fmt.Errorf("bearer: jwt %d: %w", i+1, err)
+		}
+	}
+	if b.Introspect != nil {
+		if err := b.Introspect.provision(); err != nil {
+			return fmt.Errorf("bearer: %w", err)
+		}
+	}
+	return nil
+}
+
+// Validate checks the settings.
+func (b *Bearer) Validate() error {
+	if len(b.JWT) == 0 && b.Introspect == nil && !b.Builtin {
+		return errors.New("bearer: configure jwt, introspect, builtin, or leave the block empty for builtin")
+	}
+	if strings.ContainsAny(b.Realm, "\"\\\r\n") {
+		return errors.New("bearer: realm must not contain quotes, backslashes or line breaks")
+	}
+	switch b.RolesFrom {
+	case "both", "token", "store":
+	default:
+		return fmt.Errorf("bearer: roles_from must be both, token or store, not %q", b.RolesFrom)
+	}
+	open := 0
+	for _, v := range b.JWT {
+		if len(v.Issuers) == 0 {
+			open++
+		}
+	}
+	if open > 0 && len(b.JWT) > 1 {
+		return errors.New("bearer: with several jwt blocks, each needs its issuer")
+	}
+	return nil
+}
+
+// Cleanup releases shared JWK sets.
+func (b *Bearer) Cleanup() error {
+	for _, v := range b.JWT {
+		v.cleanup()
+	}
+	return nil
+}
+
+// Name returns "bearer".
+func (*Bearer) Name() string { return "bearer" }
+
+// WSO2Name returns "OAuthAuthentication".
+func (*Bearer) WSO2Name() string { return "OAuthAuthentication" }
+
+// Present reports whether the Authorization header uses the Bearer scheme.
+func (*Bearer) Present(r *http.Request) bool {
+	return caddyauth.HasScheme(caddyauth.Authorization(r), "bearer")
+}
+
+// Challenge returns the Bearer challenge, with error="invalid_token" when
+// a token was refused.
+func (b *Bearer) Challenge(err error) string {
+	var d *caddyauth.Denial
+	if errors.As(err, &d) && d.Status == http.StatusUnauthorized {
+		return `Bearer realm="` + b.Realm + `", error="invalid_token"`
+	}
+	return `Bearer realm="` + b.Realm + `"`
+}
+
+// Authenticate checks the token.
+func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyauth.Principal, error) {
+	tok, ok := bearerField(caddyauth.Authorization(r))
+	if !ok {
+		return nil, caddyauth.Deny("cred.malformed")
+	}
+	now := time.Now()
+	key := tokenKey(tok)
+	// a cached token passed validToken when it was first seen, so only a
+	// miss needs the character check
+	if e := b.cache.get(key, now); e != nil && (e.claims == nil || !e.claims.stale()) {
+		cacheHit.Inc()
+		if e.denial != nil {
+			return nil, e.denial
+		}
+		if e.claims.issuer != nil && e.claims.issuer.Revoked(e.claims.jti, e.claims.sid) {
+			return nil, caddyauth.Deny("bearer.revoked")
+		}
+		if e.claims.exp.IsZero() || now.Before(e.claims.exp) {
+			return b.principal(e, s)
+		}
+	}
+	cacheMiss.Inc()
+	if !validToken(tok) {
+		return nil, caddyauth.Deny("cred.malformed")
+	}
+	var e *tokenEntry
+	jwtShaped := strings.Count(tok, ".") == 2
+	var builtin caddyauth.Issuer
+	if b.Builtin && jwtShaped {
+		builtin = caddyauth.LookupIssuer(peekIssuer(tok))
+	}
+	switch {
+	case builtin != nil:
+		gen := builtin.Generation()
+		it, err := builtin.Verify(tok)
+		if err == nil && !audienceHeld(it.Audience, b.builtinAudiences(builtin)) {
+			err = caddyauth.Deny("bearer.invalid")
+		}
+		if err != nil {
+			b.rememberRefusal(key, err, now)
+			return nil, err
+		}
+		tc := &tokenClaims{user: it.Subject, client: it.Client, scopes: strings.Fields(it.Scope), exp: it.Expires,
+			issuer: builtin, jti: it.ID, sid: it.Family, src: builtin, gen: gen}
+		e = &tokenEntry{claims: tc, expires: tc.exp}
+	case len(b.JWT) > 0 && jwtShaped:
+		v := b.validatorFor(tok)
+		if v == nil {
+			return nil, caddyauth.Deny("bearer.invalid")
+		}
+		tc, err := v.verify(tok)
+		if err != nil {
+			b.rememberRefusal(key, err, now)
+			return nil, err
+		}
+		if b.RolesFrom == "store" {
+			tc.roles = nil
+		}
+		e = &tokenEntry{claims: tc, expires: tc.exp}
+	case b.Introspect != nil:
+		var err error
+		if e, err = b.Introspect.lookup(key, tok); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, caddyauth.Deny("bearer.invalid")
+	}
+	b.cache.put(key, e)
+	if e.denial != nil {
+		return nil, e.denial
+	}
+	return b.principal(e, s)
+}
+
+// builtinAudiences are the audiences a built-in token must hold one of.
+func (b *Bearer) builtinAudiences(o caddyauth.Issuer) []string {
+	if len(b.Audiences) > 0 {
+		return b.Audiences
+	}
+	return o.Audiences()
+}
+
+// audienceHeld reports whether a token's aud holds one of the wanted.
+func audienceHeld(aud, want []string) bool {
+	for _, a := range aud {
+		if slices.Contains(want, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// negativeTTL is how long a refused JWT is answered from the cache: a
+// client (or attacker) repeating a bad token then costs a map look-up,
+// not a signature check. It is short, so a key that appears in the JWK set
+// later is not hidden for long.
+const negativeTTL = 5 * time.Second
+
+// rememberRefusal caches a JWT's refusal briefly. Errors that are not
+// about the token (no keys yet) are never cached.
+func (b *Bearer) rememberRefusal(key [32]byte, err error, now time.Time) {
+	var d *caddyauth.Denial
+	if errors.As(err, &d) && d.Status == http.StatusUnauthorized {
+		b.cache.put(key, &tokenEntry{denial: d, expires: now.Add(negativeTTL)})
+	}
+}
+
+// validatorFor picks the JWT validator for a token by its iss.
+func (b *Bearer) validatorFor(tok string) *JWTValidator {
+	if len(b.JWT) == 1 {
+		return b.JWT[0]
+	}
+	iss := peekIssuer(tok)
+	for _, v := range b.JWT {
+		for _, i := range v.Issuers {
+			if i == iss {
+				return v
+			}
+		}
+	}
+	return nil
+}
+
+// principal builds (once per snapshot) the principal of a cached token:
+// its claims' roles and, unless roles_from is token, the user store's
+// roles for its user (a client's own token: the client's roles).
+func (b *Bearer) principal(e *tokenEntry, s *caddyauth.Snapshot) (*caddyauth.Principal, error) {
+	if p := e.derived.Get(s, "bearer"); p != nil {
+		return p, nil
+	}
+	tc := e.claims
+	roles := tc.roles
+	if b.RolesFrom != "token" {
+		var extra []string
+		if tc.client {
+			extra = s.ClientRoles(tc.user)
+		} else {
+			acct, err := s.Lookup(context.Background(), tc.user)
+			if err != nil {
+				return nil, err // the store could not tell: 503, never fewer or more roles by chance
+			}
+			if acct != nil {
+				extra = acct.Roles
+			}
+		}
+		if len(extra) > 0 {
+			roles = append(slices.Clone(roles), extra...)
+		}
+	}
+	p := s.NewPrincipal(caddyauth.Principal{User: tc.user, AuthMethod: "bearer", Roles: roles, Scopes: tc.scopes, Token: true, Client: tc.client})
+	e.derived.Put(s, "bearer", p)
+	return p, nil
+}
+
+// bearerField is what follows "Bearer " (one space), if its length is
+// possible (at most 8 KiB); its characters are checked apart (validToken),
+// on a cache miss only.
+func bearerField(v string) (string, bool) {
+	if len(v) < 8 || len(v) > maxToken+7 || v[6] != ' ' {
+		return "", false
+	}
+	return v[7:], true
+}
+
+// validToken reports whether tok is a b64token: its characters, then '='.
+func validToken(tok string) bool {
+	end := len(tok)
+	for end > 0 && tok[end-1] == '=' {
+		end--
+	}
+	if end == 0 {
+		return false
+	}
+	for i := 0; i < end; i++ {
+		if !b64tokenByte[tok[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// b64tokenByte marks the characters of RFC 6750's b64token (before its
+// trailing '='): letters, digits and - . _ ~ + /.
+var b64tokenByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+	}
+	return t
+}()
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	bearer [{
+//		builtin                  # trust this Caddy's oauth2_server (default without jwt/introspect)
+//		audience <aud>...        # built-in tokens: default the oauth2_server's audience
+//		realm <realm>
+//		roles_from both|token|store
+//		cache_size <n>|off
+//		jwt {
+//			issuer <iss>...
+//			audience <aud>... | any
+//			jwks_url <url> | key <file> | secret <value>
+//			algorithms <alg>...
+//			typ <typ>...
+//			user_claim <claim>
+//			roles_claim <claim>
+//			roles_delimiter <delimiter>
+//			leeway <duration>
+//			refresh <duration>
+//			kid_cooldown <duration>
+//		}
+//		introspect {
+//			endpoint <url>
+//			client_id <id>
+//			client_secret <secret>
+//			timeout <duration>
+//			cache_ttl <duration>|off
+//			negative_ttl <duration>
+//			max_concurrent <n>
+//		}
+//	}]
+func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // handler name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "realm":
+			if err := caddyauth.OneArg(d, &b.Realm); err != nil {
+				return err
+			}
+		case "roles_from":
+			if err := caddyauth.OneArg(d, &b.RolesFrom); err != nil {
+				return err
+			}
+		case "cache_size":
+			var v string
+			if err := caddyauth.OneArg(d, &v); err != nil {
+				return err
+			}
+			if v == "off" {
+				b.CacheSize = -1
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return d.Errf("cache_size must be a positive number or off, not %q", v)
+			}
+			b.CacheSize = n
+		case "jwt":
+			v, err := parseJWT(d)
+			if err != nil {
+				return err
+			}
+			b.JWT = append(b.JWT, v)
+		case "builtin":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			b.Builtin = true
+		case "audience":
+			if err := caddyauth.SomeArgs(d, &b.Audiences); err != nil {
+				return err
+			}
+		case "introspect":
+			if b.Introspect != nil {
+				return d.Err("introspect given twice")
+			}
+			in, err := parseIntrospect(d)
+			if err != nil {
+				return err
+			}
+			b.Introspect = in
+		default:
+			return caddyauth.UnknownOption(d, "bearer", []string{"realm", "roles_from", "cache_size", "jwt", "builtin", "audience", "introspect"})
+		}
+	}
+	return nil
+}
+
+func parseJWT(d *caddyfile.Dispenser) (*JWTValidator, error) {
+	v := new(JWTValidator)
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nest := d.Nesting(); d.NextBlock(nest); {
+		var err error
+		switch opt := d.Val(); opt {
+		case "issuer":
+			err = caddyauth.SomeArgs(d, &v.Issuers)
+		case "audience":
+			var auds []string
+			if err = caddyauth.SomeArgs(d, &auds); err == nil {
+				if len(auds) == 1 && auds[0] == "any" {
+					v.AnyAudience = true
+				} else {
+					v.Audiences = append(v.Audiences, auds...)
+				}
+			}
+		case "jwks_url":
+			err = caddyauth.OneArg(d, &v.JWKSURL)
+		case "key":
+			err = caddyauth.OneArg(d, &v.KeyFile)
+		case "secret":
+			err = caddyauth.OneArg(d, &v.Secret)
+		case "algorithms":
+			err = caddyauth.SomeArgs(d, &v.Algorithms)
+		case "typ":
+			err = caddyauth.SomeArgs(d, &v.Types)
+		case "user_claim":
+			err = caddyauth.OneArg(d, &v.UserClaim)
+		case "roles_claim":
+			err = caddyauth.OneArg(d, &v.RolesClaim)
+		case "roles_delimiter":
+			err = caddyauth.OneArg(d, &v.RolesDelimiter)
+		case "leeway":
+			var l caddy.Duration
+			if err = caddyauth.DurationArgMin(d, &l, 0); err == nil {
+				v.Leeway = &l
+			}
+		case "refresh":
+			err = caddyauth.DurationArg(d, &v.Refresh)
+		case "kid_cooldown":
+			err = caddyauth.DurationArg(d, &v.KidCooldown)
+		default:
+			return nil, caddyauth.UnknownOption(d, "jwt", []string{"issuer", "audience", "jwks_url", "key", "secret", "algorithms", "typ",
+				"user_claim", "roles_claim", "roles_delimiter", "leeway", "refresh", "kid_cooldown"})
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+func parseIntrospect(d *caddyfile.Dispenser) (*Introspector, error) {
+	in := new(Introspector)
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nest := d.Nesting(); d.NextBlock(nest); {
+		var err error
+		switch opt := d.Val(); opt {
+		case "endpoint":
+			err = caddyauth.OneArg(d, &in.Endpoint)
+		case "client_id":
+			err = caddyauth.OneArg(d, &in.ClientID)
+		case "client_secret":
+			err = caddyauth.OneArg(d, &in.ClientSecret)
+		case "timeout":
+			err = caddyauth.DurationArg(d, &in.Timeout)
+		case "cache_ttl":
+			var v string
+			if err = caddyauth.OneArg(d, &v); err == nil {
+				if v == "off" {
+					in.CacheTTL = -1
+					continue
+				}
+				ttl, perr := caddyauth.ParseDuration(d, "cache_ttl", v)
+				if perr != nil {
+					return nil, perr
+				}
+				if ttl <= 0 {
+					return nil, d.Errf("cache_ttl must be a positive duration or off, not %q", v)
+				}
+				in.CacheTTL = caddy.Duration(ttl)
+			}
+		case "negative_ttl":
+			err = caddyauth.DurationArg(d, &in.NegativeTTL)
+		case "max_concurrent":
+			var s string
+			if err = caddyauth.OneArg(d, &s); err == nil {
+				n, perr := strconv.Atoi(s)
+				if perr != nil || n < 1 {
+					return nil, d.Errf("max_concurrent must be a positive number, not %q", s)
+				}
+				in.MaxConcurrent = n
+			}
+		default:
+			return nil, caddyauth.UnknownOption(d, "introspect", []string{"endpoint", "client_id", "client_secret", "timeout", "cache_ttl", "negative_ttl", "max_concurrent"})
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+// Interface guards
+var (
+	_ caddyauth.Authenticator = (*Bearer)(nil)
+	_ caddy.Provisioner       = (*Bearer)(nil)
+	_ caddy.Validator         = (*Bearer)(nil)
+	_ caddy.CleanerUpper      = (*Bearer)(nil)
+	_ caddyfile.Unmarshaler   = (*Bearer)(nil)
+)

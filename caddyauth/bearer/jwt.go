@@ -1,0 +1,384 @@
+package bearer
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
+
+	"github.com/restauth/caddy-restauth/caddyauth"
+)
+
+// JWTValidator checks JWT access tokens from one issuer (or a few that
+// share keys). The keys come from exactly one of jwks_url, key_file and
+// secret. The headers jku, x5u, jwk and x5c are never used to find a key,
+// and a token with a crit header is refused.
+type JWTValidator struct {
+	// Issuers are the accepted iss values; empty accepts any issuer (and
+	// then this validator only fits when it is the only one).
+	Issuers []string `json:"issuers,omitempty"`
+	// Audiences: the token's aud must contain one of them. Required
+	// (RFC 9068 section 4: a resource server checks that a token was
+	// meant for it) unless AnyAudience is set.
+	Audiences []string `json:"audiences,omitempty"`
+	// AnyAudience accepts a token for any audience, in so many words
+	// (audience any in the Caddyfile).
+	AnyAudience bool `json:"any_audience,omitempty"`
+	// JWKSURL is a JWK set URL, fetched in the background and refreshed.
+	JWKSURL string `json:"jwks_url,omitempty"`
+	// KeyFile is a file with PEM public keys or certificates (RSA, ECDSA,
+	// Ed25519) or a JWK set.
+	KeyFile string `json:"key_file,omitempty"`
+	// Secret is the raw HMAC key, at least 32 bytes. Placeholders such as
+	// {env.JWT_SECRET} are replaced when the config loads.
+	Secret string `json:"secret,omitempty"`
+	// Algorithms is the required allow-list of alg values (RS256, RS384,
+	// RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, HS256,
+	// HS384, HS512). "none" is never accepted.
+	Algorithms []string `json:"algorithms,omitempty"`
+	// Types, when set, is an allow-list for the typ header, such as
+	// at+jwt (RFC 9068); "application/" may be left out, case is ignored.
+	Types []string `json:"types,omitempty"`
+	// UserClaim names the claim that holds the user name. Default: sub.
+	UserClaim string `json:"user_claim,omitempty"`
+	// RolesClaim names the claim that holds roles: an array of strings or
+	// a delimited string; a dotted path reaches into nested objects
+	// (realm_access.roles). Default: roles.
+	RolesClaim string `json:"roles_claim,omitempty"`
+	// RolesDelimiter splits a string roles claim. Default: a comma; spaces
+	// around roles are trimmed.
+	RolesDelimiter string `json:"roles_delimiter,omitempty"`
+	// Leeway allows for clock skew on exp, nbf and iat. Default 30s; 0 is
+	// strict (an explicit 0 differs from leaving it out).
+	Leeway *caddy.Duration `json:"leeway,omitempty"`
+	// Refresh is how often a JWK set is fetched again when the endpoint's
+	// Cache-Control gives no max-age (max-age is kept between 5 minutes
+	// and 24 hours). Default 1h.
+	Refresh caddy.Duration `json:"refresh,omitempty"`
+	// KidCooldown is the least time between two fetches caused by a token
+	// whose kid is not in the set. Default 30s.
+	KidCooldown caddy.Duration `json:"kid_cooldown,omitempty"`
+
+	keys    keySet      // from key_file or secret
+	remote  *remoteKeys // from jwks_url
+	poolKey string
+	parser  *jwt.Parser
+}
+
+var knownAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+	"ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
+
+// provision loads the keys and builds the parser.
+func (v *JWTValidator) provision(ctx caddy.Context, logger *zap.Logger) error {
+	sources := 0
+	for _, s := range []string{v.JWKSURL, v.KeyFile, v.Secret} {
+		if s != "" {
+			sources++
+		}
+	}
+	if sources != 1 {
+		return errors.New("give exactly one of jwks_url, key_file and secret")
+	}
+	if len(v.Algorithms) == 0 {
+		return errors.New("algorithms is required (for example: algorithms RS256)")
+	}
+	if len(v.Audiences) == 0 && !v.AnyAudience {
+		return errors.New("audience is required: a resource server must check that a token was meant for it (RFC 9068 section 4), " +
+			"and without it a token the issuer made for any other API, or an ID token, would pass; " +
+			"give the audiences this API accepts, or write \"audience any\" to accept every audience")
+	}
+	if len(v.Audiences) > 0 && v.AnyAudience {
+		return errors.New("audience: give audiences or any, not both")
+	}
+	for _, a := range v.Algorithms {
+		if !slices.Contains(knownAlgs, a) {
+			return fmt.Errorf("unknown or refused algorithm %q", a)
+		}
+		hmac := strings.HasPrefix(a, "HS")
+		switch {
+		case hmac && v.JWKSURL != "":
+			return fmt.Errorf("algorithm %s needs a secret: a key set from a URL is public, so its symmetric keys are never used", a)
+		case hmac != (v.Secret != "") && v.JWKSURL == "":
+			if hmac {
+				return fmt.Errorf("algorithm %s needs a secret", a)
+			}
+			return fmt.Errorf("algorithm %s needs a public key, not a secret", a)
+		}
+	}
+	if v.Refresh == 0 {
+		v.Refresh = caddy.Duration(time.Hour)
+	}
+	if v.KidCooldown == 0 {
+		v.KidCooldown = caddy.Duration(30 * time.Second)
+	}
+	if v.Leeway != nil && *v.Leeway < 0 || v.Refresh < 0 || v.KidCooldown < 0 {
+		return errors.New("durations must be positive")
+	}
+	repl := caddy.NewReplacer()
+	switch {
+	case v.Secret != "":
+		secret := repl.ReplaceKnown(v.Secret, "")
+		if len(secret) < minSecret {
+			return fmt.Errorf("secret must be at least %d bytes", minSecret)
+		}
+		v.keys = keySet{{key: []byte(secret)}}
+	case v.KeyFile != "":
+		data, err := os.ReadFile(v.KeyFile)
+		if err != nil {
+			return err
+		}
+		ks, err := parseKeyFile(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", v.KeyFile, err)
+		}
+		for _, k := range ks {
+			if !slices.ContainsFunc(v.Algorithms, func(a string) bool { return keyFits(k.key, a) }) {
+				return fmt.Errorf("%s: a key (kid %q) fits none of the algorithms %v", v.KeyFile, k.kid, v.Algorithms)
+			}
+		}
+		v.keys = ks
+	default:
+		url := repl.ReplaceKnown(v.JWKSURL, "")
+		if !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://") {
+			return fmt.Errorf("jwks_url %q is not an http(s) URL", url)
+		}
+		rk, key, err := loadRemoteKeys(url, time.Duration(v.Refresh), time.Duration(v.KidCooldown), logger)
+		if err != nil {
+			return err
+		}
+		v.remote, v.poolKey = rk, key
+	}
+	return v.setup()
+}
+
+// setup builds the parser from the settings.
+func (v *JWTValidator) setup() error {
+	if v.Leeway == nil {
+		d := caddy.Duration(30 * time.Second)
+		v.Leeway = &d
+	}
+	if v.UserClaim == "" {
+		v.UserClaim = "sub"
+	}
+	if v.RolesClaim == "" {
+		v.RolesClaim = "roles"
+	}
+	if v.RolesDelimiter == "" {
+		v.RolesDelimiter = ","
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(v.Algorithms),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(time.Duration(*v.Leeway)),
+		jwt.WithStrictDecoding(),
+	}
+	if len(v.Audiences) > 0 {
+		opts = append(opts, jwt.WithAudience(v.Audiences...))
+	}
+	v.parser = jwt.NewParser(opts...)
+	return nil
+}
+
+// cleanup releases the shared key set.
+func (v *JWTValidator) cleanup() {
+	if v.poolKey != "" {
+		_, _ = jwksPool.Delete(v.poolKey)
+		v.poolKey = ""
+	}
+}
+
+// errNoKeys means the key set could not be loaded: not the token's fault.
+var errNoKeys = errors.New("no JWT keys available yet")
+
+// verify checks a token and returns its claims, a *caddyauth.Denial for a bad token,
+// or errNoKeys.
+func (v *JWTValidator) verify(tok string) (*tokenClaims, error) {
+	var gen uint64
+	if v.remote != nil {
+		gen = v.remote.Generation() // before the keys are read: a change meanwhile makes the entry stale
+	}
+	var noKeys bool
+	claims := jwt.MapClaims{}
+	_, err := v.parser.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New("crit header")
+		}
+		if len(v.Types) > 0 {
+			typ, _ := t.Header["typ"].(string)
+			if !typeAllowed(typ, v.Types) {
+				return nil, errors.New("typ not allowed")
+			}
+		}
+		alg, _ := t.Header["alg"].(string)
+		kid, _ := t.Header["kid"].(string)
+		ks := v.keys
+		if v.remote != nil {
+			ks = v.remote.current()
+			if ks == nil || len(ks.find(kid, alg)) == 0 {
+				// a new key (or the first set): fetch, at most once per cooldown
+				if v.remote.refetch() {
+					ks = v.remote.current()
+				}
+				if ks == nil {
+					noKeys = true
+					return nil, errNoKeys
+				}
+			}
+		}
+		found := ks.find(kid, alg)
+		switch len(found) {
+		case 0:
+			return nil, errors.New("no key for kid and alg")
+		case 1:
+			return found[0].key, nil
+		}
+		set := jwt.VerificationKeySet{}
+		for _, k := range found {
+			set.Keys = append(set.Keys, k.key)
+		}
+		return set, nil
+	})
+	if noKeys {
+		return nil, errNoKeys
+	}
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, caddyauth.Deny("bearer.expired")
+		}
+		return nil, caddyauth.Deny("bearer.invalid")
+	}
+	tc, err := v.claims(claims)
+	if err == nil && v.remote != nil {
+		tc.src, tc.gen = v.remote, gen
+	}
+	return tc, err
+}
+
+// claims reads the user, roles, scopes and expiry of a verified token.
+func (v *JWTValidator) claims(c jwt.MapClaims) (*tokenClaims, error) {
+	if len(v.Issuers) > 0 {
+		iss, _ := c["iss"].(string)
+		if !slices.Contains(v.Issuers, iss) {
+			return nil, caddyauth.Deny("bearer.invalid")
+		}
+	}
+	user, _ := c[v.UserClaim].(string)
+	if user == "" {
+		return nil, caddyauth.Deny("bearer.no_subject")
+	}
+	exp, err := c.GetExpirationTime()
+	if err != nil || exp == nil {
+		return nil, caddyauth.Deny("bearer.invalid")
+	}
+	tc := &tokenClaims{user: user, exp: exp.Time, client: clientClaims(c, user)}
+	tc.roles = stringsClaim(lookupClaim(c, v.RolesClaim), v.RolesDelimiter)
+	if s, ok := c["scope"].(string); ok {
+		tc.scopes = strings.Fields(s)
+	} else {
+		tc.scopes = stringsClaim(c["scp"], " ")
+	}
+	return tc, nil
+}
+
+// clientClaims reports whether a token is a client's own, with no user
+// (client credentials): its gty says so (Auth0 writes client-credentials),
+// or its client_id or azp is its user. Such a token never takes the store
+// roles of a user who happens to share the client's name.
+func clientClaims(c jwt.MapClaims, user string) bool {
+	switch c["gty"] {
+	case "client_credentials", "client-credentials":
+		return true
+	}
+	for _, k := range []string{"client_id", "azp"} {
+		if id, _ := c[k].(string); id != "" && id == user {
+			return true
+		}
+	}
+	return false
+}
+
+// typeAllowed compares a typ header with an allow-list, ignoring case and
+// an "application/" prefix (RFC 7515 section 4.1.9).
+func typeAllowed(typ string, allowed []string) bool {
+	typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
+	for _, a := range allowed {
+		if strings.TrimPrefix(strings.ToLower(a), "application/") == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// lookupClaim follows a dotted path into nested objects. A claim whose
+// own name contains dots is found too.
+func lookupClaim(c map[string]any, path string) any {
+	if v, ok := c[path]; ok {
+		return v
+	}
+	head, rest, ok := strings.Cut(path, ".")
+	if !ok {
+		return nil
+	}
+	sub, _ := c[head].(map[string]any)
+	if sub == nil {
+		return nil
+	}
+	return lookupClaim(sub, rest)
+}
+
+// stringsClaim reads an array of strings or a delimited string; anything
+// else gives nothing.
+func stringsClaim(v any, delim string) []string {
+	var out []string
+	switch x := v.(type) {
+	case string:
+		var parts []string
+		if delim == " " {
+			parts = strings.Fields(x)
+		} else {
+			parts = strings.Split(x, delim)
+		}
+		for _, p := range parts {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if s, ok := e.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// peekIssuer reads iss from a JWT's payload without verifying anything, to
+// choose among validators. The token is three dot-separated parts.
+func peekIssuer(tok string) string {
+	first := strings.IndexByte(tok, '.')
+	last := strings.LastIndexByte(tok, '.')
+	if first < 0 || last <= first {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(tok[first+1 : last])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return ""
+	}
+	return c.Iss
+}

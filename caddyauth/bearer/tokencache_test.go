@@ -1,0 +1,63 @@
+package bearer
+
+import (
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestTokenCacheBound: a full cache drops expired entries first, then about
+// an eighth, and its count stays true under concurrent use.
+func TestTokenCacheBound(t *testing.T) {
+	key := func(i int) [32]byte { return tokenKey("token-" + strconv.Itoa(i)) }
+	count := func(c *tokenCache) int64 {
+		var n int64
+		c.entries.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	now := time.Now()
+	c := newTokenCache(16)
+	for i := 0; i < 8; i++ {
+		c.put(key(i), &tokenEntry{expires: now.Add(-time.Second)})
+	}
+	for i := 8; i < 16; i++ {
+		c.put(key(i), &tokenEntry{expires: now.Add(time.Hour)})
+	}
+	c.put(key(16), &tokenEntry{expires: now.Add(time.Hour)})
+	if n := count(c); n != 9 || c.n.Load() != 9 {
+		t.Fatalf("after the expired went: %d entries, count %d; want 9", n, c.n.Load())
+	}
+	for i := 8; i <= 16; i++ {
+		if c.get(key(i), now) == nil {
+			t.Errorf("live entry %d was dropped", i)
+		}
+	}
+	for i := 17; i < 200; i++ {
+		c.put(key(i), &tokenEntry{expires: now.Add(time.Hour)})
+		if n := c.n.Load(); n > 16 {
+			t.Fatalf("%d entries, over the bound", n)
+		}
+	}
+	if c.get(key(199), now) == nil {
+		t.Error("the newest entry is missing")
+	}
+
+	c = newTokenCache(32)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				k := key(g*1000 + i)
+				c.put(k, &tokenEntry{expires: now.Add(time.Hour)})
+				c.get(k, now)
+			}
+		}(g)
+	}
+	wg.Wait()
+	if n, want := count(c), c.n.Load(); n != want || n > 32+4 {
+		t.Errorf("after concurrent use: %d entries, count %d (bound 32)", n, want)
+	}
+}

@@ -1,0 +1,226 @@
+// Package throttle counts failed secret checks and says when a name or a
+// client address must wait: the brute-force limits of Basic, of the token
+// service's password grant and of its client authentication. Counters are
+// shared in the process per kind and window, so every path that checks a
+// user's password counts on the same ones, and they outlive config
+// reloads.
+package throttle
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// throttle counts failures per key in fixed windows: a key that has failed
+// max times in its window is blocked until the window ends. max is the
+// caller's: several callers with different limits may share one counter.
+type throttle struct {
+	n       atomic.Int64 // entries, read without the lock
+	mu      sync.Mutex
+	window  time.Duration
+	limit   int // keys kept before the table is pruned
+	entries map[string]*tentry
+	now     func() time.Time
+}
+
+type tentry struct {
+	start time.Time
+	fails int
+	max   int // the limit the last failure was counted against
+}
+
+func (e *tentry) blocked() bool { return e.fails >= e.max }
+
+func newThrottle(window time.Duration, limit int) *throttle {
+	return &throttle{window: window, limit: limit, entries: map[string]*tentry{}, now: time.Now}
+}
+
+// active reports whether any key has failures on record.
+func (t *throttle) active() bool { return t.n.Load() > 0 }
+
+// blocked returns how long key must still wait under a limit of max
+// failures, or 0.
+func (t *throttle) blocked(key string, max int) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[key]
+	if !ok {
+		return 0
+	}
+	left := t.window - t.now().Sub(e.start)
+	if left <= 0 {
+		delete(t.entries, key)
+		t.n.Store(int64(len(t.entries)))
+		return 0
+	}
+	if e.fails >= max {
+		return left
+	}
+	return 0
+}
+
+// fail records a failure for key, counted against a limit of max.
+func (t *throttle) fail(key string, max int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	e, ok := t.entries[key]
+	if !ok || now.Sub(e.start) >= t.window {
+		if !ok && len(t.entries) >= t.limit {
+			t.prune(now)
+		}
+		t.entries[key] = &tentry{start: now, fails: 1, max: max}
+		t.n.Store(int64(len(t.entries)))
+		return
+	}
+	e.fails++
+	e.max = max
+}
+
+// prune drops expired entries; if that is not enough, it drops entries
+// that are not blocked, in map order, down to half the limit. A blocked
+// key is never dropped before its window ends, so a flood of new keys
+// cannot free a blocked one; the table may grow past its limit with
+// blocked keys only, and each of those took max failed password checks.
+func (t *throttle) prune(now time.Time) {
+	for k, e := range t.entries {
+		if now.Sub(e.start) >= t.window {
+			delete(t.entries, k)
+		}
+	}
+	for k, e := range t.entries {
+		if len(t.entries) < t.limit/2 {
+			break
+		}
+		if !e.blocked() {
+			delete(t.entries, k)
+		}
+	}
+	t.n.Store(int64(len(t.entries)))
+}
+
+// throttles are kept per kind and window for the life of the process, so
+// a config or policy reload does not forget recent failures (an attacker
+// cannot reset the count by waiting for a reload), and every limit of one
+// kind and window counts the same failures: Basic and the token service's
+// password grant share their counts for a user.
+var throttles struct {
+	sync.Mutex
+	m map[string]*throttle
+}
+
+// throttleLimit is how many keys a counter keeps before pruning.
+const throttleLimit = 100000
+
+func sharedThrottle(kind string, window time.Duration) *throttle {
+	throttles.Lock()
+	defer throttles.Unlock()
+	key := fmt.Sprintf("%s/%s", kind, window)
+	if t, ok := throttles.m[key]; ok {
+		return t
+	}
+	if throttles.m == nil {
+		throttles.m = map[string]*throttle{}
+	}
+	t := newThrottle(window, throttleLimit)
+	throttles.m[key] = t
+	return t
+}
+
+// Limits are the brute-force limits of a secret check: failures allowed
+// per (name, client address), per client address across names (spraying),
+// and per name across addresses (a distributed guess), in one window. A
+// name is a user name, or ClientName of a client id (client ids and user
+// names never share a count). A nil *Limits limits nothing.
+type Limits struct {
+	pairMax, addrMax, nameMax int // 0: that limit is off
+	v6bits                    int // IPv6 addresses count per this prefix
+	pair, addr, name          *throttle
+}
+
+// New makes limits; 0 or less turns one off, and all off gives nil. IPv6
+// clients are counted per v6bits prefix (a subscriber usually has a /64,
+// and would otherwise get a fresh count for every address in it).
+func New(pair, addr, name int, window time.Duration, v6bits int) *Limits {
+	l := &Limits{pairMax: max(pair, 0), addrMax: max(addr, 0), nameMax: max(name, 0), v6bits: v6bits}
+	if l.pairMax > 0 {
+		l.pair = sharedThrottle("pair", window)
+	}
+	if l.addrMax > 0 {
+		l.addr = sharedThrottle("addr", window)
+	}
+	if l.nameMax > 0 {
+		l.name = sharedThrottle("name", window)
+	}
+	if l.pair == nil && l.addr == nil && l.name == nil {
+		return nil
+	}
+	return l
+}
+
+// Active is false while no counter holds any failure, which is the usual
+// case, so a good request builds no keys.
+func (l *Limits) Active() bool {
+	return l != nil && (l.pair != nil && l.pair.active() || l.addr != nil && l.addr.active() || l.name != nil && l.name.active())
+}
+
+// Wait returns how long a name from an address must wait: the longest of
+// its three blocks, or 0.
+func (l *Limits) Wait(name, ip string) time.Duration {
+	if l == nil {
+		return 0
+	}
+	a := l.addrKey(ip)
+	var w time.Duration
+	if l.pair != nil {
+		w = max(w, l.pair.blocked(name+"\x00"+a, l.pairMax))
+	}
+	if l.addr != nil {
+		w = max(w, l.addr.blocked(a, l.addrMax))
+	}
+	if l.name != nil {
+		w = max(w, l.name.blocked(name, l.nameMax))
+	}
+	return w
+}
+
+// Fail counts a failure for a name from an address.
+func (l *Limits) Fail(name, ip string) {
+	if l == nil {
+		return
+	}
+	a := l.addrKey(ip)
+	if l.pair != nil {
+		l.pair.fail(name+"\x00"+a, l.pairMax)
+	}
+	if l.addr != nil {
+		l.addr.fail(a, l.addrMax)
+	}
+	if l.name != nil {
+		l.name.fail(name, l.nameMax)
+	}
+}
+
+// addrKey is the counted form of a client address: an IPv6 address's
+// prefix, an IPv4 address as it is.
+func (l *Limits) addrKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() || l.v6bits <= 0 || l.v6bits >= 128 {
+		return ip
+	}
+	p, err := a.WithZone("").Prefix(l.v6bits)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
+// ClientName is the name a client id is counted under.
+func ClientName(id string) string { return "client\x00" + id }
+
+// MaxName is the longest user name or client id looked at; longer ones are
+// refused before they are hashed or counted.
+const MaxName = 256
