@@ -137,12 +137,13 @@ var decodeBufs = sync.Pool{New: func() any { return new([512]byte) }}
 
 // Authenticate checks the Basic credentials.
 func (b *Basic) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyauth.Principal, error) {
+	v := caddyauth.Authorization(r)
 	buf := decodeBufs.Get().(*[512]byte)
 	defer func() {
-		clear(buf[:])
+		clear(buf[:min(len(buf), len(v)*3/4)]) // what decoding can have written
 		decodeBufs.Put(buf)
 	}()
-	u, pw, ok := decodeBasic(caddyauth.Authorization(r), buf[:])
+	u, pw, ok := decodeBasic(v, buf[:])
 	if !ok {
 		return nil, caddyauth.Deny("cred.malformed")
 	}

@@ -110,7 +110,7 @@ func (v *view) Verify(_ context.Context, name, password []byte) (*caddyauth.Acco
 		}
 		if v.cache.Has(key) {
 			cacheHit.Inc()
-			a.verified.Store(&key)
+			a.remember(key)
 			return &a.Account, nil
 		}
 		cacheMiss.Inc()
@@ -135,9 +135,13 @@ func (v *view) Verify(_ context.Context, name, password []byte) (*caddyauth.Acco
 		return nil, caddyauth.ErrBadCredential
 	}
 	v.cache.Add(key)
-	a.verified.Store(&key)
+	a.remember(key)
 	return &a.Account, nil
 }
+
+// remember fills the account's slot with a copy of a verified key (a copy
+// made only then: the caller's key stays on its stack).
+func (a *account) remember(key [32]byte) { a.verified.Store(&key) }
 
 // The cache's counters, under the name Basic's cache has always had.
 var (
