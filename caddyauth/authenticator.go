@@ -43,8 +43,10 @@ type Authenticator interface {
 	// throttled one (429); any other error means the answer could not be
 	// found (503).
 	Authenticate(r *http.Request, s *Snapshot) (*Principal, error)
-	// Challenge is the WWW-Authenticate value for a 401; err is the denial,
-	// or nil when no credential was presented.
+	// Challenge is the WWW-Authenticate value for a 401; err is this
+	// authenticator's denial, or nil when its credential was not the one
+	// refused. The pipeline keeps the answer per denial status and reason,
+	// so it must depend on no more than those (and the configuration).
 	Challenge(err error) string
 }
 

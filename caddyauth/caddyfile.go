@@ -3,6 +3,7 @@ package caddyauth
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -36,6 +37,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		cors_preflight on|off
 //		forward_identity
 //		watch [<interval>]
+//		log_denials sampled [<first> <thereafter>] | all | off
 //		resource <path-pattern> [<methods>] [<permission>...]
 //		resource <path-pattern> [<methods>] {
 //			secured true|false
@@ -117,6 +119,33 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
+		case "log_denials":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Err("log_denials: sampled [<first> <thereafter>], all or off")
+			}
+			switch args[0] {
+			case logDenialsAll, logDenialsOff:
+				if len(args) != 1 {
+					return d.ArgErr()
+				}
+			case logDenialsSampled:
+				if len(args) != 1 && len(args) != 3 {
+					return d.Err("log_denials sampled [<first> <thereafter>], e.g. log_denials sampled 10 1000")
+				}
+				if len(args) == 3 {
+					first, err1 := strconv.Atoi(args[1])
+					every, err2 := strconv.Atoi(args[2])
+					if err1 != nil || err2 != nil || first < 1 || every < 1 {
+						return d.Errf("log_denials sampled: two positive numbers, not %q %q", args[1], args[2])
+					}
+					h.LogDenialsFirst, h.LogDenialsThereafter = first, every
+				}
+			default:
+				return d.Errf("log_denials: sampled, all or off, not %q%s", args[0],
+					permissions.DidYouMean(args[0], []string{logDenialsSampled, logDenialsAll, logDenialsOff}))
+			}
+			h.LogDenials = args[0]
 		case "forward_identity":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -233,7 +262,7 @@ func parseResource(d *caddyfile.Dispenser) (RuleConfig, error) {
 // restAuthOptions are rest_auth's own options (authenticators are the
 // other words its block knows).
 var restAuthOptions = []string{"name", "users", "resources", "default_access", "permission_match", "cors_preflight",
-	"watch", "forward_identity", "resource", "authorizer", "user_store"}
+	"watch", "forward_identity", "resource", "authorizer", "user_store", "log_denials"}
 
 // moduleIDs are the names of the modules registered in a namespace.
 func moduleIDs(namespace string) []string {

@@ -67,6 +67,18 @@ type Handler struct {
 	// check on secured rules; all that apply must allow. A rule may name
 	// the ones that apply to it.
 	AuthorizersRaw []json.RawMessage `json:"authorizers,omitempty" caddy:"namespace=http.rest_auth.authorizers inline_key=authorizer"`
+	// LogDenials is how denied requests are logged: "sampled" (the
+	// default: per reason, the first LogDenialsFirst a second in full,
+	// then one in LogDenialsThereafter, and a summary line each second
+	// with the exact count of the others), "all" (a line each) or "off".
+	// The metrics count every denial in every mode.
+	LogDenials string `json:"log_denials,omitempty"`
+	// LogDenialsFirst is how many denials of a reason a second are logged
+	// in full. Default 10.
+	LogDenialsFirst int `json:"log_denials_first,omitempty"`
+	// LogDenialsThereafter: beyond the first, one denial in this many is
+	// logged. Default 1000.
+	LogDenialsThereafter int `json:"log_denials_thereafter,omitempty"`
 	// UserStoreRaw is where accounts come from, a module in
 	// http.rest_auth.user_stores. Default: file (the users files' own
 	// [[users]]).
@@ -81,6 +93,7 @@ type Handler struct {
 	stripFields     []string // request fields an authenticator reads that must not go upstream
 	reloadMu        *sync.Mutex
 	metrics         *handlerMetrics
+	denials         *denialLog
 	watcher         *watcher
 	store           *atomic.Pointer[Snapshot]
 	userStore       UserStore
@@ -182,6 +195,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	h.metrics = newHandlerMetrics(h.Name, h.authNames)
+	h.denials = newDenialLog(h.logger, h.Name, h.LogDenials, h.LogDenialsFirst, h.LogDenialsThereafter)
 	if h.Watch {
 		h.watcher = startWatcher(h, time.Duration(h.WatchInterval))
 	}
@@ -301,7 +315,8 @@ func (h *Handler) load() (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Warnings = append(warnings, s.Policy.LoadLint(h.configuredAuthenticators())...)
+	s.Warnings = warnings
+	s.pipe = newPipeCache(s.Policy, h.authNames)
 	return s, nil
 }
 
@@ -327,7 +342,7 @@ func (h *Handler) logWarnings(s *Snapshot) {
 	if h.logger == nil {
 		return
 	}
-	for _, f := range s.Warnings {
+	for _, f := range append(slices.Clone(s.Warnings), s.Policy.LoadLint(h.configuredAuthenticators())...) {
 		h.logger.Warn("policy warning", zap.String("handler", h.Name), zap.String("where", f.String()), zap.String("code", f.Code))
 	}
 }
@@ -357,6 +372,14 @@ func (h *Handler) Validate() error {
 	if h.store == nil || h.store.Load() == nil {
 		return errors.New("rest_auth: not provisioned")
 	}
+	switch h.LogDenials {
+	case "", logDenialsSampled, logDenialsAll, logDenialsOff:
+	default:
+		return fmt.Errorf("rest_auth: log_denials must be sampled, all or off, not %q", h.LogDenials)
+	}
+	if h.LogDenialsFirst < 0 || h.LogDenialsThereafter < 0 {
+		return errors.New("rest_auth: log_denials numbers must be positive")
+	}
 	return nil
 }
 
@@ -364,6 +387,9 @@ func (h *Handler) Validate() error {
 func (h *Handler) Cleanup() error {
 	if h.watcher != nil {
 		h.watcher.stop()
+	}
+	if h.denials != nil {
+		h.denials.close()
 	}
 	unregister(h)
 	return nil

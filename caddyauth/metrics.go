@@ -2,6 +2,7 @@ package caddyauth
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,6 +85,7 @@ type handlerMetrics struct {
 	granted map[string]prometheus.Counter // by auth method
 	passed  prometheus.Counter
 	authDur map[string]prometheus.Observer
+	denied  sync.Map // denyKey -> prometheus.Counter
 }
 
 func newHandlerMetrics(name string, authNames []string) *handlerMetrics {
@@ -104,9 +106,20 @@ func (m *handlerMetrics) grant(auth string) {
 	metrics.decisions.WithLabelValues(m.name, "granted", "authz.granted", auth).Inc()
 }
 
+// deny counts a denial, on a counter resolved once per reason and method
+// (a label look-up per denial would cost more than the denial).
 func (m *handlerMetrics) deny(reason, auth string) {
-	metrics.decisions.WithLabelValues(m.name, "denied", reason, auth).Inc()
+	k := denyKey{reason, auth}
+	if c, ok := m.denied.Load(k); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c := metrics.decisions.WithLabelValues(m.name, "denied", reason, auth)
+	m.denied.Store(k, c)
+	c.Inc()
 }
+
+type denyKey struct{ reason, auth string }
 
 func (m *handlerMetrics) observeAuth(auth string, since time.Time) {
 	if o, ok := m.authDur[auth]; ok {

@@ -3,6 +3,7 @@ package caddyauth
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,13 +31,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	s := h.store.Load()
 
 	if len(r.Header["Authorization"]) > 1 {
-		return h.refuse(w, r, "", "", &Denial{Status: http.StatusBadRequest, Reason: "cred.multiple"}, nil, nil)
+		return h.refuse(w, r, s, refusal{d: errMultiple, rule: -1, failed: -1})
 	}
 	// the canonical path and the rule that decides: one look-up for a
 	// path sent recently
 	path, i, err := s.Policy.Decide(r.Method, r.URL.EscapedPath())
 	if err != nil {
-		return h.refuse(w, r, "", "", &Denial{Status: http.StatusBadRequest, Reason: "path.noncanonical"}, nil, nil)
+		return h.refuse(w, r, s, refusal{d: errNoncanonical, rule: -1, failed: -1})
 	}
 	if path != r.URL.Path {
 		// forward what was authorized: the decoded path with '/' runs collapsed
@@ -52,52 +53,49 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			h.metrics.passed.Inc()
 			return h.pass(w, r, next)
 		}
-		return h.refuse(w, r, path, "", deny("authz.no_rule"), h.authenticators, nil)
+		return h.refuse(w, r, s, refusal{d: errNoRule, path: path, rule: -1, failed: -1})
 	}
-	rule, name := s.Policy.Rule(i), s.Policy.Name(i)
+	rule := s.Policy.Rule(i)
 	if !rule.Secured {
 		h.metrics.passed.Inc()
 		return h.pass(w, r, next)
 	}
 
-	allowed := h.allowedOn(rule)
-	var auth Authenticator
-	for _, a := range allowed {
-		if a.Present(r) {
-			auth = a
+	// the first allowed authenticator whose credential is present: only
+	// Present runs for the others, and nothing reads a credential that no
+	// allowed handler takes
+	auth := -1
+	for _, k := range s.pipe.allowed(i) {
+		if h.authenticators[k].Present(r) {
+			auth = k
 			break
 		}
 	}
-	if auth == nil {
-		return h.refuse(w, r, path, name, deny("cred.missing"), allowed, nil)
+	if auth < 0 {
+		return h.refuse(w, r, s, refusal{d: errMissing, path: path, rule: i, failed: -1})
 	}
-	p, err := h.authenticate(auth, r, s)
+	p, err := h.authenticate(h.authenticators[auth], r, s)
 	if err != nil {
-		d := asDenial(err)
-		if d.Status == http.StatusServiceUnavailable {
-			h.logger.Error("authentication failed", zap.String("auth_method", auth.Name()), zap.Error(err))
-		}
 		// a challenge for every handler the rule allows (RFC 7235 section
 		// 4.1), the failing one's saying what was wrong
-		return h.refuse(w, r, path, name, d, allowed, auth)
+		return h.refuse(w, r, s, refusal{d: asDenial(err), path: path, rule: i, failed: auth, cause: err})
 	}
 	sub := s.subject(p)
 	if verdict := s.Policy.Authorize(i, &sub); verdict != permissions.Granted {
-		d := &Denial{Status: http.StatusForbidden, Reason: "authz.denied"}
 		if p.Token && verdict == permissions.MissingScope {
-			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
+			w.Header()["Www-Authenticate"] = insufficientScope
 		}
-		return h.refuseAs(w, r, path, name, d, nil, nil, p)
+		return h.refuse(w, r, s, refusal{d: errDenied, path: path, rule: i, failed: -1, p: p})
 	}
 	if len(h.authorizers) > 0 {
 		if d := h.runAuthorizers(r, p, rule); d != nil {
-			return h.refuseAs(w, r, path, name, d, nil, nil, p)
+			return h.refuse(w, r, s, refusal{d: d, path: path, rule: i, failed: -1, p: p})
 		}
 	}
 
 	if ce := h.logger.Check(zap.DebugLevel, "request granted"); ce != nil {
 		ce.Write(zap.String("handler", h.Name), zap.String("user", p.User), zap.String("auth_method", p.AuthMethod),
-			zap.String("method", r.Method), zap.String("path", path), zap.String("rule", name))
+			zap.String("method", r.Method), zap.String("path", path), zap.String("rule", s.Policy.Name(i)))
 	}
 	h.metrics.grant(p.AuthMethod)
 	h.setIdentity(r, p)
@@ -140,12 +138,6 @@ func (h *Handler) authenticate(a Authenticator, r *http.Request, s *Snapshot) (p
 }
 
 func (h *Handler) corsPreflight() bool { return h.CORSPreflight == nil || *h.CORSPreflight }
-
-// allowedOn returns the configured authenticators that the rule allows, in
-// the configured order.
-func (h *Handler) allowedOn(rule *permissions.Rule) []Authenticator {
-	return pick(h.authenticators, rule.Handlers)
-}
 
 // setIdentity fills the placeholders and, with forward_identity, the
 // headers for the upstream.
@@ -204,57 +196,117 @@ func isMethodOverride(name string) bool {
 		strings.EqualFold(n, "X-Method-Override")
 }
 
-// refuse answers a denial: status, challenges, JSON body, one log line.
-// A 401 carries the challenges of challengers; failed, when a presented
-// credential was refused, is the one told what was wrong.
-func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, path, rule string, d *Denial, challengers []Authenticator, failed Authenticator) error {
-	return h.refuseAs(w, r, path, rule, d, challengers, failed, nil)
+// The pipeline's own denials, made once.
+var (
+	errMultiple     = &Denial{Status: http.StatusBadRequest, Reason: "cred.multiple"}
+	errNoncanonical = &Denial{Status: http.StatusBadRequest, Reason: "path.noncanonical"}
+	errNoRule       = deny("authz.no_rule")
+	errMissing      = deny("cred.missing")
+	errDenied       = &Denial{Status: http.StatusForbidden, Reason: "authz.denied"}
+
+	insufficientScope = []string{`Bearer error="insufficient_scope"`}
+)
+
+// A refusal is what a denial's answer and log line are made of.
+type refusal struct {
+	d      *Denial
+	path   string     // canonical; "" when it was refused
+	rule   int        // the matched rule, -1 for none
+	failed int        // the authenticator whose credential was refused, -1 for none
+	p      *Principal // the authenticated principal of a 403
+	cause  error      // why authentication could not decide (503), for the log
 }
 
-// refuseAs is refuse for an authenticated principal p (403 and the
-// authorizers' denials); rule is the rule's name, "" when none matched.
-func (h *Handler) refuseAs(w http.ResponseWriter, r *http.Request, path, rule string, d *Denial, challengers []Authenticator, failed Authenticator, p *Principal) error {
+// refuse answers a denial: status, challenges, Retry-After, the JSON body,
+// a log line (sampled per reason) and the metrics. A 401 carries the
+// challenges of the rule's allowed authenticators, or of every configured
+// one when no rule matched; the refused one's says what was wrong. What a
+// denial writes is built once per (rule, authenticator, reason), so a flood
+// of denials costs little more than the answer itself.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, s *Snapshot, f refusal) error {
+	d := f.d
 	hdr := w.Header()
 	if d.Status == http.StatusUnauthorized {
-		for _, a := range challengers {
-			var err error
-			if a == failed {
-				err = d
-			}
-			if c := a.Challenge(err); c != "" {
-				hdr.Add("WWW-Authenticate", c)
-			}
+		if ch := h.challenges(s, f); ch != nil {
+			hdr["Www-Authenticate"] = ch
 		}
 	}
 	if (d.Status == http.StatusTooManyRequests || d.Status == http.StatusServiceUnavailable) && d.RetryAfter > 0 {
 		hdr.Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds()+0.999)))
 	}
-	fields := []zap.Field{
-		zap.String("handler", h.Name),
-		zap.Int("status", d.Status),
-		zap.String("reason", d.Reason),
-		zap.String("remote_ip", clientIP(r)),
-		zap.String("method", r.Method),
-	}
-	if path != "" {
-		fields = append(fields, zap.String("path", path))
-	}
-	if rule != "" {
-		fields = append(fields, zap.String("rule", rule))
-	}
-	if p != nil {
-		fields = append(fields, zap.String("user", p.User), zap.String("auth_method", p.AuthMethod))
-	}
-	h.logger.Info("request denied", fields...)
 	auth := ""
-	if p != nil {
-		auth = p.AuthMethod
-	} else if failed != nil {
-		auth = failed.Name()
+	if f.p != nil {
+		auth = f.p.AuthMethod
+	} else if f.failed >= 0 {
+		auth = h.authNames[f.failed]
+	}
+	if h.denials.allow(d.Reason) {
+		fields := []zap.Field{
+			zap.String("handler", h.Name),
+			zap.Int("status", d.Status),
+			zap.String("reason", d.Reason),
+			zap.String("remote_ip", clientIP(r)),
+			zap.String("method", r.Method),
+		}
+		if f.path != "" {
+			fields = append(fields, zap.String("path", f.path))
+		}
+		if f.rule >= 0 {
+			fields = append(fields, zap.String("rule", s.Policy.Name(f.rule)))
+		}
+		if f.p != nil {
+			fields = append(fields, zap.String("user", f.p.User))
+		}
+		if auth != "" {
+			fields = append(fields, zap.String("auth_method", auth))
+		}
+		if d.Status == http.StatusServiceUnavailable && f.cause != nil {
+			fields = append(fields, zap.Error(f.cause))
+		}
+		h.logger.Info("request denied", fields...)
 	}
 	h.metrics.deny(d.Reason, auth)
 	writeDenial(w, d)
 	return nil
+}
+
+// challengeKey names a 401's challenges: whose, and what was refused.
+type challengeKey struct {
+	rule, failed, status int
+	reason               string
+}
+
+// challenges returns the WWW-Authenticate values of a 401, built once per
+// snapshot, rule, refused authenticator and reason (an authenticator's
+// Challenge depends on no more than the denial's status and reason). The
+// slice is shared: its capacity is its length, so adding to the header
+// copies it.
+func (h *Handler) challenges(s *Snapshot, f refusal) []string {
+	k := challengeKey{rule: f.rule, failed: f.failed, status: f.d.Status, reason: f.d.Reason}
+	if v, ok := s.pipe.challenges.Load(k); ok {
+		return v.([]string)
+	}
+	var out []string
+	var who []int
+	if f.rule >= 0 {
+		who = s.pipe.allowed(f.rule)
+	} else {
+		who = s.pipe.everyone
+	}
+	for _, i := range who {
+		var err error
+		if i == f.failed {
+			err = f.d
+		}
+		if c := h.authenticators[i].Challenge(err); c != "" {
+			out = append(out, c)
+		}
+	}
+	out = slices.Clip(out)
+	if _, known := descriptions[f.d.Reason]; known {
+		s.pipe.challenges.Store(k, out) // a third party's reasons are not kept: they are unbounded
+	}
+	return out
 }
 
 // writeDenial writes a denial's status and JSON body. A status a denial

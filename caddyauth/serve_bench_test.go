@@ -36,11 +36,16 @@ func provisionHandler(t testing.TB, cfg string) *caddyauth.Handler {
 // benchHandler is a rest_auth handler with the WSO2 313-rule list, one
 // rule of its own and the test users, with the given authenticators.
 func benchHandler(t testing.TB, authenticators string) *caddyauth.Handler {
+	return benchHandlerWith(t, "bench", `"log_denials":"off"`, authenticators)
+}
+
+// benchHandlerWith is benchHandler with a name and more settings.
+func benchHandlerWith(t testing.TB, name, settings, authenticators string) *caddyauth.Handler {
 	t.Helper()
 	users := testkit.WriteFile(t, t.TempDir(), "users.toml", testkit.UsersTOML())
 	corpus, _ := filepath.Abs("../permissions/testdata/corpus/wso2-is-access-control.toml")
-	return provisionHandler(t, fmt.Sprintf(`{"name":"bench","users":[%q],"resources":[%q],
-		"rules":[{"path":"/api/identity/user/v1.0/me","methods":["GET"]}],"authenticators":[%s]}`, users, corpus, authenticators))
+	return provisionHandler(t, fmt.Sprintf(`{"name":%q,%s,"users":[%q],"resources":[%q],
+		"rules":[{"path":"/api/identity/user/v1.0/me","methods":["GET"]}],"authenticators":[%s]}`, name, settings, users, corpus, authenticators))
 }
 
 // benchRequest makes a request the way Caddy hands one to a handler: with

@@ -2,6 +2,8 @@ package caddyauth
 
 import (
 	"context"
+	"slices"
+	"sync"
 
 	"github.com/restauth/caddy-restauth/permissions"
 )
@@ -22,7 +24,41 @@ type Snapshot struct {
 	Warnings []permissions.Finding
 
 	clientRoles map[string][]string // [[clients]] roles, by client id
+	pipe        *pipeCache          // what the handler's pipeline keeps for this snapshot
 }
+
+// pipeCache is what a handler's pipeline works out once per snapshot: the
+// authenticators each rule allows, and the challenges of its 401s.
+type pipeCache struct {
+	rules      [][]int // per rule: the configured authenticators it allows (their indexes), in order
+	everyone   []int   // every configured authenticator
+	challenges sync.Map
+}
+
+// newPipeCache works out which of a handler's authenticators each rule
+// allows.
+func newPipeCache(pol *permissions.Policy, authNames []string) *pipeCache {
+	pc := &pipeCache{rules: make([][]int, pol.Len())}
+	for i := range authNames {
+		pc.everyone = append(pc.everyone, i)
+	}
+	for r := range pc.rules {
+		names := pol.Rule(r).Handlers
+		if len(names) == 0 {
+			pc.rules[r] = pc.everyone
+			continue
+		}
+		for i, n := range authNames {
+			if slices.Contains(names, n) {
+				pc.rules[r] = append(pc.rules[r], i)
+			}
+		}
+	}
+	return pc
+}
+
+// allowed returns the indexes of the authenticators rule i allows.
+func (pc *pipeCache) allowed(i int) []int { return pc.rules[i] }
 
 // NewSnapshot compiles rules and roles into a snapshot whose accounts come
 // from a user store.

@@ -2,10 +2,14 @@ package basic_test
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 
 	_ "github.com/restauth/caddy-restauth/caddyauth"
 	"github.com/restauth/caddy-restauth/internal/testkit"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestThrottle(t *testing.T) {
@@ -55,4 +59,68 @@ func TestThrottleSpraying(t *testing.T) {
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("after 5 failures from one address for 5 users: %d", resp.StatusCode)
 	}
+}
+
+// TestHerdOfOneCredential: 32 clients of one account arrive at once with
+// the same good password, as after a restart: every one gets 200, and one
+// password hash runs (the password_hashes_total metric shows it). Before
+// the checks were merged, each took a hashing slot, and those that found
+// none within 100 ms got 503 basic.busy (25 of 32, measured).
+func TestHerdOfOneCredential(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("herd-pw"), 10) // ~70 ms: they all overlap
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	users := testkit.WriteFile(t, dir, "herd.toml", fmt.Sprintf("[[users]]\nusername = \"svc\"\npassword = %q\n", hash))
+	h := testkit.StartCaddy(t, `
+		users USERS `+users+`
+		resources RESOURCES
+		resource /herd/* GET
+		basic
+`)
+	before := hashesTotal(t)
+	var wg sync.WaitGroup
+	statuses := make([]int, 32)
+	start := make(chan struct{})
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			resp, _ := h.Do("GET", "/herd/x", "Authorization", testkit.Basic("svc", "herd-pw"))
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, s := range statuses {
+		if s != 200 {
+			t.Errorf("client %d: %d", i, s)
+		}
+	}
+	if n := h.Up.Hits.Load(); n != 32 {
+		t.Errorf("the upstream saw %d requests, want 32", n)
+	}
+	if n := hashesTotal(t) - before; n != 1 {
+		t.Errorf("%v password hashes ran for one credential, want 1", n)
+	}
+}
+
+// hashesTotal reads caddy_rest_auth_password_hashes_total from the admin
+// endpoint's metrics.
+func hashesTotal(t *testing.T) float64 {
+	t.Helper()
+	_, body := testkit.AdminCall(t, "GET", "/metrics", "")
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, "caddy_rest_auth_password_hashes_total "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatal("no caddy_rest_auth_password_hashes_total in the metrics")
+	return 0
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/restauth/caddy-restauth/caddyauth"
 )
@@ -68,6 +69,7 @@ type Bearer struct {
 	CacheSize int `json:"cache_size,omitempty"`
 
 	cache  *tokenCache
+	flight *singleflight.Group // one verification for concurrent requests with one token
 	logger *zap.Logger
 }
 
@@ -103,6 +105,7 @@ func (b *Bearer) Provision(ctx caddy.Context) error {
 	if b.CacheSize > 0 {
 		b.cache = newTokenCache(b.CacheSize)
 	}
+	b.flight = new(singleflight.Group)
 	for i, v := range b.JWT {
 		if err := v.provision(ctx, b.logger); err != nil {
 			return fmt.Errorf("bearer: jwt %d: %w", i+1, err)
@@ -205,7 +208,7 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 	switch {
 	case builtin != nil:
 		gen := builtin.Generation()
-		it, err := builtin.Verify(tok)
+		it, err := once(b.flight, key, func() (*caddyauth.IssuedToken, error) { return builtin.Verify(tok) })
 		if err == nil && !audienceHeld(it.Audience, b.builtinAudiences(builtin)) {
 			err = caddyauth.Deny("bearer.invalid")
 		}
@@ -221,7 +224,7 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 		if v == nil {
 			return nil, caddyauth.Deny("bearer.invalid")
 		}
-		tc, err := v.verify(tok)
+		tc, err := once(b.flight, key, func() (*tokenClaims, error) { return v.verify(tok) })
 		if err != nil {
 			b.rememberRefusal(key, err, now)
 			return nil, err
@@ -243,6 +246,20 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 		return nil, e.denial
 	}
 	return b.principal(e, s)
+}
+
+// once runs a token's verification once for all the requests that carry
+// the token at the same moment (a fleet of clients of one service account
+// after a restart): the others wait for its answer instead of each
+// checking the signature. Without a group (a Bearer not provisioned) it
+// just runs.
+func once[T any](g *singleflight.Group, key [32]byte, verify func() (T, error)) (T, error) {
+	if g == nil {
+		return verify()
+	}
+	v, err, _ := g.Do(string(key[:]), func() (any, error) { return verify() })
+	out, _ := v.(T)
+	return out, err
 }
 
 // builtinAudiences are the audiences a built-in token must hold one of.

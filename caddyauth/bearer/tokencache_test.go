@@ -3,8 +3,11 @@ package bearer
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // TestTokenCacheBound: a full cache drops expired entries first, then about
@@ -59,5 +62,45 @@ func TestTokenCacheBound(t *testing.T) {
 	wg.Wait()
 	if n, want := count(c), c.n.Load(); n != want || n > 32+4 {
 		t.Errorf("after concurrent use: %d entries, count %d (bound 32)", n, want)
+	}
+}
+
+// TestVerifyOnce: requests carrying one token at the same moment share
+// one verification; its answer (or refusal) is everyone's.
+func TestVerifyOnce(t *testing.T) {
+	var g singleflight.Group
+	var runs atomic.Int64
+	key := tokenKey("a token")
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	results := make([]string, 32)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			v, err := once(&g, key, func() (string, error) {
+				runs.Add(1)
+				time.Sleep(50 * time.Millisecond)
+				return "claims", nil
+			})
+			if err == nil {
+				results[i] = v
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := runs.Load(); n != 1 {
+		t.Errorf("%d verifications for one token, want 1", n)
+	}
+	for i, r := range results {
+		if r != "claims" {
+			t.Errorf("request %d got %q", i, r)
+		}
+	}
+	other, _ := once(&g, tokenKey("another"), func() (string, error) { return "other", nil })
+	if other != "other" {
+		t.Error("another token shared the answer")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -96,9 +97,16 @@ func (v *view) Lookup(_ context.Context, name string) (*caddyauth.Account, error
 	return nil, nil
 }
 
+// Provision registers the metrics of the hashes the store computes.
+func (*FileStore) Provision(ctx caddy.Context) error {
+	return caddyauth.RegisterCollectors(ctx.GetMetricsRegistry(), passwords.Collectors()...)
+}
+
 // Verify checks a password: the account's last verified key first (no
-// lock, no map), then the shared cache, then a hash in a bounded slot; an
-// unknown name is hashed against its stand-in, so it costs the same.
+// lock, no map), then the shared cache, then a hash in a bounded slot,
+// one for all concurrent checks of the same credential
+// (passwords.CheckSecret); an unknown name is hashed against its stand-in,
+// so it costs the same.
 func (v *view) Verify(_ context.Context, name, password []byte) (*caddyauth.Account, error) {
 	a, known := v.users[string(name)]
 	var key [32]byte
@@ -122,19 +130,15 @@ func (v *view) Verify(_ context.Context, name, password []byte) (*caddyauth.Acco
 	if known {
 		hash = a.hash
 	}
-	release, ok := passwords.Acquire()
-	if !ok {
+	good, err := passwords.CheckSecret(string(name), hash, password, known)
+	switch {
+	case errors.Is(err, passwords.ErrBusy):
 		return nil, &caddyauth.Unavailable{Busy: true, RetryAfter: time.Second}
-	}
-	good, err := hash.Check(password)
-	release()
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("checking a password: %w", err)
-	}
-	if !good || !known {
+	case !good:
 		return nil, caddyauth.ErrBadCredential
 	}
-	v.cache.Add(key)
 	a.remember(key)
 	return &a.Account, nil
 }
@@ -152,5 +156,6 @@ var (
 // Interface guards
 var (
 	_ caddyauth.UserStore = (*FileStore)(nil)
+	_ caddy.Provisioner   = (*FileStore)(nil)
 	_ caddyauth.Accounts  = (*view)(nil)
 )

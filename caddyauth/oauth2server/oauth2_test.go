@@ -8,11 +8,15 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/oauth2"
 
 	"github.com/restauth/caddy-restauth/caddyauth/oauth2server"
@@ -238,5 +242,55 @@ func TestTokenServiceWithOAuth2Client(t *testing.T) {
 		if code != c.status || !strings.Contains(body, `"error":"`+c.err+`"`) || strings.Contains(body, "access_token") {
 			t.Errorf("%s: %d %s", c.name, code, body)
 		}
+	}
+}
+
+// TestClientHerd: 32 token requests of one client at once cost one hash of
+// its secret, and the next request none (the verified secret is cached,
+// keyed by the client id, its stored hash and the secret).
+func TestClientHerd(t *testing.T) {
+	secret, err := bcrypt.GenerateFromPassword([]byte("herd-secret"), 10) // ~70 ms: they all overlap
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, users, _ := testkit.TokenServiceConfig(t, "http://127.0.0.1:9080")
+	data, _ := os.ReadFile(users)
+	os.WriteFile(users, append(data, fmt.Sprintf("\n[[clients]]\nclient_id = \"herd\"\nsecret = %q\ngrant_types = [\"client_credentials\"]\n", secret)...), 0o600)
+	caddytest.NewTester(t).InitServer(cfg, "caddyfile")
+	hashes := func() float64 {
+		_, body := testkit.AdminCall(t, "GET", "/metrics", "")
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, "caddy_rest_auth_password_hashes_total "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				return f
+			}
+		}
+		t.Fatal("no caddy_rest_auth_password_hashes_total")
+		return 0
+	}
+	before := hashes()
+	var wg sync.WaitGroup
+	codes := make([]int, 32)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], _, _, _ = testkit.OAuthPost(t, "token", testkit.Form("grant_type", "client_credentials"), "herd", "herd-secret")
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 200 {
+			t.Errorf("request %d: %d", i, c)
+		}
+	}
+	if code, _, _, _ := testkit.OAuthPost(t, "token", testkit.Form("grant_type", "client_credentials"), "herd", "herd-secret"); code != 200 {
+		t.Errorf("a later request: %d", code)
+	}
+	if n := hashes() - before; n != 1 {
+		t.Errorf("%v hashes for one client's secret, want 1", n)
+	}
+	if code, _, _, _ := testkit.OAuthPost(t, "token", testkit.Form("grant_type", "client_credentials"), "herd", "wrong"); code != 401 {
+		t.Errorf("a wrong secret after the good one was cached: %d", code)
 	}
 }

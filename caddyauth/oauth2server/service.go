@@ -239,6 +239,9 @@ func (t *TokenService) Provision(ctx caddy.Context) error {
 	if err := caddyauth.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("oauth2_server: %w", err)
 	}
+	if err := caddyauth.RegisterCollectors(ctx.GetMetricsRegistry(), passwords.Collectors()...); err != nil {
+		return fmt.Errorf("oauth2_server: %w", err)
+	}
 	u, err := loadTokenUsers(t.Users, t.userStore)
 	if err != nil {
 		return fmt.Errorf("oauth2_server: %w", err)
@@ -385,14 +388,14 @@ func (t *TokenService) authenticateClient(r *http.Request, u *tokenUsers) (*clie
 	if known {
 		hash = c.secret
 	}
-	// in a bounded hashing slot; an unknown client's stand-in costs the same
-	release, ok := passwords.Acquire()
-	if !ok {
+	// cached when verified before; else one hash in a bounded slot for all
+	// concurrent requests of the client; an unknown client's stand-in
+	// costs the same
+	good, err := passwords.CheckSecret(name, hash, []byte(secret), known)
+	if errors.Is(err, passwords.ErrBusy) {
 		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "busy; try again")
 	}
-	good, err := hash.Check([]byte(secret))
-	release()
-	if err != nil || !good || !known {
+	if err != nil || !good {
 		t.limits.Fail(name, ip)
 		return nil, invalid
 	}

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -18,8 +19,10 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/restauth/caddy-restauth/permissions"
 )
@@ -47,10 +50,21 @@ func Parse(stored string) (Hash, error) {
 	return Hash{Stored: []byte(stored), Params: p}, nil
 }
 
+// hashesRun counts the hashes computed (caddy_rest_auth_password_hashes_total).
+var hashesRun = prometheus.NewCounter(prometheus.CounterOpts{
+	Namespace: "caddy", Subsystem: "rest_auth", Name: "password_hashes_total",
+	Help: "Password and client-secret hashes computed (bcrypt or argon2id), those of unknown names included.",
+})
+
+// Collectors are the package's metrics, for a module that checks
+// passwords to register (caddyauth.RegisterCollectors).
+func Collectors() []prometheus.Collector { return []prometheus.Collector{hashesRun} }
+
 // Check compares a password with the hash, using Caddy's comparers. bcrypt
 // reads only 72 bytes, so a longer password never matches (the hash still
 // runs, to cost the same).
 func (h Hash) Check(password []byte) (bool, error) {
+	hashesRun.Inc()
 	switch h.Params.Algorithm {
 	case permissions.Bcrypt:
 		ok, err := caddyauth.BcryptHash{}.Compare(h.Stored, password)
@@ -92,6 +106,49 @@ func Acquire() (release func(), ok bool) {
 }
 
 func releaseSlot() { <-slots }
+
+// ErrBusy is CheckSecret's answer when no hashing slot came free in time.
+var ErrBusy = errors.New("every password-hashing slot is busy")
+
+// flights merge concurrent checks of one credential: when many clients of
+// one account arrive at once (a restart, a deploy, a cache eviction), one
+// hash runs and the others wait for its answer instead of each taking a
+// hashing slot. A flight's key is the credential's cache key, which binds
+// the name, the stored hash and the secret.
+var flights singleflight.Group
+
+// CheckSecret checks a secret for a name against a stored hash: from the
+// shared cache when this credential was verified before, else with one
+// hash in a bounded slot for all concurrent checks of it. known is false
+// for an unknown name checked against its stand-in: it costs the same,
+// never passes, and is never cached. It returns ErrBusy when no slot came
+// free.
+func CheckSecret(name string, h Hash, secret []byte, known bool) (bool, error) {
+	ak := AccountKey(name, h.Stored)
+	key := CredKey(&ak, secret)
+	if known && Shared.Has(key) {
+		return true, nil
+	}
+	good, err, _ := flights.Do(string(key[:]), func() (any, error) {
+		release, ok := Acquire()
+		if !ok {
+			return false, ErrBusy
+		}
+		defer release()
+		good, err := h.Check(secret)
+		if err != nil {
+			return false, err
+		}
+		if good && known {
+			Shared.Add(key) // before the flight lands: a later check hits the cache
+		}
+		return good, nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return good.(bool) && known, nil
+}
 
 // StandIns are the hashes an unknown name is checked against, so that it
 // costs what a real one costs. A store whose accounts use several hash
