@@ -2,7 +2,6 @@ package caddyauth
 
 import (
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,7 +84,7 @@ type handlerMetrics struct {
 	granted map[string]prometheus.Counter // by auth method
 	passed  prometheus.Counter
 	authDur map[string]prometheus.Observer
-	denied  sync.Map // denyKey -> prometheus.Counter
+	denied  cowMap[denyKey, prometheus.Counter]
 }
 
 func newHandlerMetrics(name string, authNames []string) *handlerMetrics {
@@ -110,12 +109,12 @@ func (m *handlerMetrics) grant(auth string) {
 // (a label look-up per denial would cost more than the denial).
 func (m *handlerMetrics) deny(reason, auth string) {
 	k := denyKey{reason, auth}
-	if c, ok := m.denied.Load(k); ok {
-		c.(prometheus.Counter).Inc()
+	if c, ok := m.denied.load(k); ok {
+		c.Inc()
 		return
 	}
 	c := metrics.decisions.WithLabelValues(m.name, "denied", reason, auth)
-	m.denied.Store(k, c)
+	m.denied.store(k, c)
 	c.Inc()
 }
 

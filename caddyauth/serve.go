@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -232,7 +231,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, s *Snapshot, f 
 		}
 	}
 	if (d.Status == http.StatusTooManyRequests || d.Status == http.StatusServiceUnavailable) && d.RetryAfter > 0 {
-		hdr.Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds()+0.999)))
+		hdr["Retry-After"] = retryAfter(d.RetryAfter)
 	}
 	auth := ""
 	if f.p != nil {
@@ -283,8 +282,8 @@ type challengeKey struct {
 // copies it.
 func (h *Handler) challenges(s *Snapshot, f refusal) []string {
 	k := challengeKey{rule: f.rule, failed: f.failed, status: f.d.Status, reason: f.d.Reason}
-	if v, ok := s.pipe.challenges.Load(k); ok {
-		return v.([]string)
+	if v, ok := s.pipe.challenges.load(k); ok {
+		return v
 	}
 	var out []string
 	var who []int
@@ -304,7 +303,7 @@ func (h *Handler) challenges(s *Snapshot, f refusal) []string {
 	}
 	out = slices.Clip(out)
 	if _, known := descriptions[f.d.Reason]; known {
-		s.pipe.challenges.Store(k, out) // a third party's reasons are not kept: they are unbounded
+		s.pipe.challenges.store(k, out) // a third party's reasons are not kept: they are unbounded
 	}
 	return out
 }
@@ -316,16 +315,30 @@ func writeDenial(w http.ResponseWriter, d *Denial) {
 	if _, ok := statusDescriptions[status]; !ok {
 		status, reason = http.StatusServiceUnavailable, ""
 	}
-	writeBody(w, status, denialBody(status, reason))
-}
-
-func writeBody(w http.ResponseWriter, status int, body []byte) {
+	b := denialBody(status, reason)
 	hdr := w.Header()
 	hdr["Content-Type"] = jsonType
 	hdr["Cache-Control"] = noStore
-	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	hdr["Content-Length"] = b.length
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, _ = w.Write(b.body)
+}
+
+// retryAfters are Retry-After values by seconds, made once each.
+var retryAfters cowMap[int, []string]
+
+// retryAfter is the Retry-After value of a wait, in whole seconds rounded
+// up; the slice is shared.
+func retryAfter(d time.Duration) []string {
+	n := int(d.Seconds() + 0.999)
+	if v, ok := retryAfters.load(n); ok {
+		return v
+	}
+	v := []string{strconv.Itoa(n)}
+	if n <= 3600 {
+		retryAfters.store(n, v)
+	}
+	return v
 }
 
 var (
@@ -378,14 +391,20 @@ type bodyKey struct {
 	reason string
 }
 
+// builtBody is a denial's body and its Content-Length value.
+type builtBody struct {
+	body   []byte
+	length []string
+}
+
 // bodies holds the built denial bodies: a denial writes one that exists.
-var bodies sync.Map // bodyKey -> []byte
+var bodies cowMap[bodyKey, builtBody]
 
 // denialBody returns the body for a status and reason, built once.
-func denialBody(status int, reason string) []byte {
+func denialBody(status int, reason string) builtBody {
 	k := bodyKey{status, reason}
-	if b, ok := bodies.Load(k); ok {
-		return b.([]byte)
+	if b, ok := bodies.load(k); ok {
+		return b
 	}
 	desc, ok := descriptions[reason]
 	if !ok {
@@ -393,13 +412,14 @@ func denialBody(status int, reason string) []byte {
 			desc = "The request was refused."
 		}
 	}
-	b, _ := json.Marshal(struct {
+	body, _ := json.Marshal(struct {
 		Code        int    `json:"code"`
 		Message     string `json:"message"`
 		Description string `json:"description"`
 	}{status, http.StatusText(status), desc})
+	b := builtBody{body: body, length: []string{strconv.Itoa(len(body))}}
 	if _, known := descriptions[reason]; known || reason == "" {
-		bodies.Store(k, b) // a third party's reasons are not kept: they are unbounded
+		bodies.store(k, b) // a third party's reasons are not kept: they are unbounded
 	}
 	return b
 }

@@ -2,12 +2,19 @@ package caddyauth_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -115,3 +122,51 @@ type discardWriter struct {
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(s int)           { d.status = s }
+
+// BenchmarkDenials measures the three floods issue 15 is about, through
+// the whole handler on the 313-rule list: no credentials (401), a new
+// RS256 token with a bad signature on every request (the signature is
+// checked: 401), and a new wrong password for a real user on every
+// request (hashed until the throttle holds, then 429). Denial logging is
+// sampled, as by default.
+func BenchmarkDenials(b *testing.B) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	pub := testkit.WriteFile(b, b.TempDir(), "rsa.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	h := benchHandlerWith(b, "denials", `"log_denials":"sampled"`, fmt.Sprintf(
+		`{"handler":"bearer","jwt":[{"issuers":["bench"],"audiences":["bench"],"key_file":%q,"algorithms":["RS256"]}]},{"handler":"basic"}`, pub))
+	caddyauth.SetLogger(h, zap.NewNop())
+	// a token's first two parts, new each time, and a signature of the
+	// right length that is not the key's
+	head := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`))
+	badSig := base64.RawURLEncoding.EncodeToString(make([]byte, 256))
+	exp := time.Now().Add(time.Hour).Unix()
+	for _, c := range []struct {
+		name string
+		auth func(i int) string
+		want int
+	}{
+		{"401-no-credentials", func(int) string { return "" }, 401},
+		{"bad-signature-rs256", func(i int) string {
+			claims := fmt.Sprintf(`{"iss":"bench","aud":"bench","sub":"alice","exp":%d,"jti":"%d"}`, exp, i)
+			return "Bearer " + head + "." + base64.RawURLEncoding.EncodeToString([]byte(claims)) + "." + badSig
+		}, 401},
+		{"throttled-wrong-password", func(i int) string { return testkit.Basic("alice", "wrong-"+strconv.Itoa(i)) }, 429},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				w := discardWriter{h: http.Header{}}
+				if err := h.ServeHTTP(&w, benchRequest("/api/identity/user/v1.0/me", c.auth(i)), nopNext{}); err != nil {
+					b.Fatal(err)
+				}
+				if w.status != c.want && i > 20 {
+					b.Fatalf("request %d: %d, want %d", i, w.status, c.want)
+				}
+			}
+		})
+	}
+}

@@ -3,7 +3,6 @@ package caddyauth
 import (
 	"context"
 	"slices"
-	"sync"
 
 	"github.com/restauth/caddy-restauth/permissions"
 )
@@ -32,7 +31,7 @@ type Snapshot struct {
 type pipeCache struct {
 	rules      [][]int // per rule: the configured authenticators it allows (their indexes), in order
 	everyone   []int   // every configured authenticator
-	challenges sync.Map
+	challenges cowMap[challengeKey, []string]
 }
 
 // newPipeCache works out which of a handler's authenticators each rule

@@ -68,9 +68,10 @@ type Bearer struct {
 	// turns it off.
 	CacheSize int `json:"cache_size,omitempty"`
 
-	cache  *tokenCache
-	flight *singleflight.Group // one verification for concurrent requests with one token
-	logger *zap.Logger
+	cache   *tokenCache
+	refused *refusedCache       // recent refusals, apart (a flood of forged tokens fills only this)
+	flight  *singleflight.Group // one verification for concurrent requests with one token
+	logger  *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -103,7 +104,7 @@ func (b *Bearer) Provision(ctx caddy.Context) error {
 		b.Builtin = true
 	}
 	if b.CacheSize > 0 {
-		b.cache = newTokenCache(b.CacheSize)
+		b.cache, b.refused = newTokenCache(b.CacheSize), new(refusedCache)
 	}
 	b.flight = new(singleflight.Group)
 	for i, v := range b.JWT {
@@ -183,17 +184,18 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 	key := tokenKey(tok)
 	// a cached token passed validToken when it was first seen, so only a
 	// miss needs the character check
-	if e := b.cache.get(key, now); e != nil && (e.claims == nil || !e.claims.stale()) {
+	if e := b.cache.get(key, now); e != nil && !e.claims.stale() {
 		cacheHit.Inc()
-		if e.denial != nil {
-			return nil, e.denial
-		}
 		if e.claims.issuer != nil && e.claims.issuer.Revoked(e.claims.jti, e.claims.sid) {
 			return nil, caddyauth.Deny("bearer.revoked")
 		}
 		if e.claims.exp.IsZero() || now.Before(e.claims.exp) {
 			return b.principal(e, s)
 		}
+	}
+	if d := b.refused.get(key, now); d != nil {
+		cacheHit.Inc()
+		return nil, d
 	}
 	cacheMiss.Inc()
 	if !validToken(tok) {
@@ -238,13 +240,14 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 		if e, err = b.Introspect.lookup(key, tok); err != nil {
 			return nil, err
 		}
+		if e.denial != nil {
+			b.refused.put(key, e.denial, e.expires)
+			return nil, e.denial
+		}
 	default:
 		return nil, caddyauth.Deny("bearer.invalid")
 	}
 	b.cache.put(key, e)
-	if e.denial != nil {
-		return nil, e.denial
-	}
 	return b.principal(e, s)
 }
 
@@ -291,7 +294,7 @@ const negativeTTL = 5 * time.Second
 func (b *Bearer) rememberRefusal(key [32]byte, err error, now time.Time) {
 	var d *caddyauth.Denial
 	if errors.As(err, &d) && d.Status == http.StatusUnauthorized {
-		b.cache.put(key, &tokenEntry{denial: d, expires: now.Add(negativeTTL)})
+		b.refused.put(key, d, now.Add(negativeTTL))
 	}
 }
 

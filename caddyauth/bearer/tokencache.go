@@ -40,10 +40,12 @@ type keySource interface {
 // since.
 func (tc *tokenClaims) stale() bool { return tc.src != nil && tc.src.Generation() != tc.gen }
 
-// tokenEntry is a cached verdict on one token: its claims, or a denial.
+// tokenEntry is a verdict on one token: its claims, or a denial (an
+// introspection's negative answer, which goes to the refused cache). Only
+// entries with claims are kept in the token cache.
 type tokenEntry struct {
 	claims  *tokenClaims
-	denial  *caddyauth.Denial // a cached negative answer (introspection only)
+	denial  *caddyauth.Denial
 	expires time.Time
 
 	// derived is the principal built for one snapshot; a reload makes a
@@ -136,4 +138,46 @@ func (c *tokenCache) makeRoom() {
 		drop(key)
 		return true
 	})
+}
+
+// refusedCache remembers recently refused tokens (by hash) for a few
+// seconds, apart from the verified tokens: a client repeating a refused
+// token costs a look-up, not a signature check or an introspection call,
+// and a flood of new forged tokens fills only this small table, so it
+// never evicts a good client's verified token (which would make the good
+// client pay a signature check again). It is direct-mapped: a new refusal
+// takes its slot, whatever was there; a look-up or a write is one atomic
+// operation, with no scan and no lock.
+type refusedCache struct {
+	slots [refusedSlots]atomic.Pointer[refusedEntry]
+}
+
+const refusedSlots = 4096
+
+type refusedEntry struct {
+	key     [32]byte
+	denial  *caddyauth.Denial
+	expires int64 // unix nanoseconds
+}
+
+func (c *refusedCache) slot(k [32]byte) *atomic.Pointer[refusedEntry] {
+	return &c.slots[(uint(k[0])|uint(k[1])<<8)%refusedSlots]
+}
+
+// get returns the live refusal of a token, or nil.
+func (c *refusedCache) get(k [32]byte, now time.Time) *caddyauth.Denial {
+	if c == nil {
+		return nil
+	}
+	if e := c.slot(k).Load(); e != nil && e.key == k && now.UnixNano() < e.expires {
+		return e.denial
+	}
+	return nil
+}
+
+// put remembers a refusal until expires.
+func (c *refusedCache) put(k [32]byte, d *caddyauth.Denial, expires time.Time) {
+	if c != nil {
+		c.slot(k).Store(&refusedEntry{key: k, denial: d, expires: expires.UnixNano()})
+	}
 }

@@ -1,12 +1,15 @@
 package bearer
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -102,5 +105,47 @@ func TestVerifyOnce(t *testing.T) {
 	other, _ := once(&g, tokenKey("another"), func() (string, error) { return "other", nil })
 	if other != "other" {
 		t.Error("another token shared the answer")
+	}
+}
+
+// TestForgedFloodKeepsGoodTokens: refusals go to their own small table, so
+// a flood of new forged tokens never evicts a verified token (whose client
+// would then pay a signature check again), and a repeated forged token is
+// answered from that table.
+func TestForgedFloodKeepsGoodTokens(t *testing.T) {
+	secret := "0123456789abcdef0123456789abcdef-test"
+	v := &JWTValidator{Algorithms: []string{"HS256"}, AnyAudience: true}
+	v.keys = keySet{{key: []byte(secret)}}
+	if err := v.setup(); err != nil {
+		t.Fatal(err)
+	}
+	b := &Bearer{JWT: []*JWTValidator{v}, RolesFrom: "both", cache: newTokenCache(16), refused: new(refusedCache)}
+	s := benchSnapshot(t)
+	mk := func(sub string, sign string) string {
+		c := jwt.MapClaims{"sub": sub, "exp": time.Now().Add(time.Hour).Unix()}
+		tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(sign))
+		return tok
+	}
+	req := func(tok string) *http.Request {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		return r
+	}
+	good := mk("alice", secret)
+	if _, err := b.Authenticate(req(good), s); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1000; i++ {
+		if _, err := b.Authenticate(req(mk(strconv.Itoa(i), "not-the-secret-0123456789abcdef")), s); err == nil {
+			t.Fatal("a forged token passed")
+		}
+	}
+	if b.cache.get(tokenKey(good), time.Now()) == nil {
+		t.Error("the flood evicted the verified token")
+	}
+	forged := mk("mallory", "not-the-secret-0123456789abcdef")
+	b.Authenticate(req(forged), s)
+	if b.refused.get(tokenKey(forged), time.Now()) == nil {
+		t.Error("a refused token is not remembered")
 	}
 }
