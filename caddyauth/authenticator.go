@@ -87,6 +87,9 @@ func HasScheme(v, scheme string) bool {
 
 // asDenial returns err as a Denial, turning unexpected errors into 503.
 func asDenial(err error) *Denial {
+	if d, ok := err.(*Denial); ok { // the usual case, without errors.As's allocation
+		return d
+	}
 	var d *Denial
 	if errors.As(err, &d) {
 		return d

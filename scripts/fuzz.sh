@@ -28,6 +28,7 @@ done <<'TARGETS'
 ./caddyauth/basic  FuzzDecodeBase64  30000
 ./caddyauth/bearer FuzzBearerToken   30000
 ./caddyauth/bearer FuzzParseJWKSet   10000
+./caddyauth/bearer FuzzVerifyAgainstJose 3000
 ./certcn        FuzzCommonName       100000
 ./certcn        FuzzUnescape         100000
 TARGETS

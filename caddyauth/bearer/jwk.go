@@ -30,24 +30,23 @@ type verifyKey struct {
 // keySet is an immutable list of keys.
 type keySet []verifyKey
 
-// find returns the keys that may verify a token with this kid and alg.
+// has reports whether some key may verify a token with this kid and alg.
 // A kid is a hint (RFC 7515 section 4.1.4): a key that has one must match
 // the token's, and a key without one (a PEM key, say) is a candidate for
 // any token, with a kid or not. Every candidate must fit the alg.
-func (ks keySet) find(kid, alg string) []verifyKey {
-	var out []verifyKey
+func (ks keySet) has(kid, alg string) bool {
 	for _, k := range ks {
-		if k.kid != "" && k.kid != kid {
-			continue
-		}
-		if k.alg != "" && k.alg != alg {
-			continue
-		}
-		if keyFits(k.key, alg) {
-			out = append(out, k)
+		if k.candidate(kid, alg) {
+			return true
 		}
 	}
-	return out
+	return false
+}
+
+// candidate reports whether the key may verify a token with this kid and
+// alg (see has).
+func (k verifyKey) candidate(kid, alg string) bool {
+	return (k.kid == "" || k.kid == kid) && (k.alg == "" || k.alg == alg) && keyFits(k.key, alg)
 }
 
 // fingerprint is a digest of the keys, their ids and algs: two fetches

@@ -1,10 +1,12 @@
 package bearer
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -70,7 +72,9 @@ type JWTValidator struct {
 	keys    keySet      // from key_file or secret
 	remote  *remoteKeys // from jwks_url
 	poolKey string
-	parser  *jwt.Parser
+	// validator checks exp, nbf, iat and aud of a verified token
+	validator *jwt.Validator
+	now       func() time.Time // the clock claims are checked against; nil is time.Now (tests set it)
 }
 
 var knownAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
@@ -159,7 +163,7 @@ func (v *JWTValidator) provision(ctx caddy.Context, logger *zap.Logger) error {
 	return v.setup()
 }
 
-// setup builds the parser from the settings.
+// setup fills in defaults and builds the claims validator.
 func (v *JWTValidator) setup() error {
 	if v.Leeway == nil {
 		d := caddy.Duration(30 * time.Second)
@@ -175,16 +179,17 @@ func (v *JWTValidator) setup() error {
 		v.RolesDelimiter = ","
 	}
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(v.Algorithms),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(time.Duration(*v.Leeway)),
-		jwt.WithStrictDecoding(),
+	}
+	if v.now != nil {
+		opts = append(opts, jwt.WithTimeFunc(v.now))
 	}
 	if len(v.Audiences) > 0 {
 		opts = append(opts, jwt.WithAudience(v.Audiences...))
 	}
-	v.parser = jwt.NewParser(opts...)
+	v.validator = jwt.NewValidator(opts...)
 	return nil
 }
 
@@ -199,68 +204,154 @@ func (v *JWTValidator) cleanup() {
 // errNoKeys means the key set could not be loaded: not the token's fault.
 var errNoKeys = errors.New("no JWT keys available yet")
 
-// verify checks a token and returns its claims, a *caddyauth.Denial for a bad token,
-// or errNoKeys.
+// segment decodes one part of a compact JWS: base64url without padding,
+// strict (no stray bits), as RFC 7515 section 2 writes it.
+var segment = base64.RawURLEncoding.Strict()
+
+// The denials verify returns; a Denial is never changed once made, so one
+// value serves every refused token.
+var (
+	denyInvalid = caddyauth.Deny("bearer.invalid")
+	denyExpired = caddyauth.Deny("bearer.expired")
+)
+
+// verify checks a token and returns its claims, a *caddyauth.Denial for a
+// bad token, or errNoKeys. The signature is checked before the claims are
+// read (RFC 7519 section 7.2): a forged token costs the small header and
+// one signature check, and its payload, whatever it holds, is never parsed.
 func (v *JWTValidator) verify(tok string) (*tokenClaims, error) {
 	var gen uint64
 	if v.remote != nil {
 		gen = v.remote.Generation() // before the keys are read: a change meanwhile makes the entry stale
 	}
-	var noKeys bool
-	claims := jwt.MapClaims{}
-	_, err := v.parser.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
-		if _, ok := t.Header["crit"]; ok {
-			return nil, errors.New("crit header")
-		}
-		if len(v.Types) > 0 {
-			typ, _ := t.Header["typ"].(string)
-			if !typeAllowed(typ, v.Types) {
-				return nil, errors.New("typ not allowed")
-			}
-		}
-		alg, _ := t.Header["alg"].(string)
-		kid, _ := t.Header["kid"].(string)
-		ks := v.keys
-		if v.remote != nil {
-			ks = v.remote.current()
-			if ks == nil || len(ks.find(kid, alg)) == 0 {
-				// a new key (or the first set): fetch, at most once per cooldown
-				if v.remote.refetch() {
-					ks = v.remote.current()
-				}
-				if ks == nil {
-					noKeys = true
-					return nil, errNoKeys
-				}
-			}
-		}
-		found := ks.find(kid, alg)
-		switch len(found) {
-		case 0:
-			return nil, errors.New("no key for kid and alg")
-		case 1:
-			return found[0].key, nil
-		}
-		set := jwt.VerificationKeySet{}
-		for _, k := range found {
-			set.Keys = append(set.Keys, k.key)
-		}
-		return set, nil
-	})
-	if noKeys {
-		return nil, errNoKeys
+	head, rest, ok := strings.Cut(tok, ".")
+	if !ok {
+		return nil, denyInvalid
 	}
+	payload, sig64, ok := strings.Cut(rest, ".")
+	if !ok || strings.IndexByte(sig64, '.') >= 0 {
+		return nil, denyInvalid
+	}
+	hb, err := segment.DecodeString(head)
 	if err != nil {
-		if errors.Is(err, jwt.ErrTokenExpired) {
-			return nil, caddyauth.Deny("bearer.expired")
+		return nil, denyInvalid
+	}
+	var header map[string]any
+	if json.Unmarshal(hb, &header) != nil {
+		return nil, denyInvalid
+	}
+	alg, _ := header["alg"].(string)
+	method := jwt.GetSigningMethod(alg)
+	if method == nil || !slices.Contains(v.Algorithms, alg) {
+		return nil, denyInvalid
+	}
+	if _, ok := header["crit"]; ok {
+		return nil, denyInvalid
+	}
+	if len(v.Types) > 0 {
+		typ, _ := header["typ"].(string)
+		if !typeAllowed(typ, v.Types) {
+			return nil, denyInvalid
 		}
-		return nil, caddyauth.Deny("bearer.invalid")
+	}
+	kid, _ := header["kid"].(string)
+	ks := v.keys
+	if v.remote != nil {
+		ks = v.remote.current()
+		if ks == nil || !ks.has(kid, alg) {
+			// a new key (or the first set): fetch, at most once per cooldown
+			if v.remote.refetch() {
+				ks = v.remote.current()
+			}
+			if ks == nil {
+				return nil, errNoKeys
+			}
+		}
+	}
+	sig, err := segment.DecodeString(sig64)
+	if err != nil {
+		return nil, denyInvalid
+	}
+	signed := tok[:len(head)+1+len(payload)]
+	verified := false
+	for _, k := range ks {
+		if k.candidate(kid, alg) && method.Verify(signed, sig, k.key) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return nil, denyInvalid
+	}
+	pb, err := segment.DecodeString(payload)
+	if err != nil {
+		return nil, denyInvalid
+	}
+	claims := jwt.MapClaims{}
+	if json.Unmarshal(pb, &claims) != nil || duplicateNames(hb) || duplicateNames(pb) {
+		return nil, denyInvalid
+	}
+	if err := v.validator.Validate(claims); err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, denyExpired
+		}
+		return nil, denyInvalid
 	}
 	tc, err := v.claims(claims)
 	if err == nil && v.remote != nil {
 		tc.src, tc.gen = v.remote, gen
 	}
 	return tc, err
+}
+
+// duplicateNames reports whether a JSON text has an object with a member
+// name twice (or is not JSON). RFC 7515 section 4 lets a parser keep the
+// last of duplicates or refuse them; another parser (the issuer's, an
+// upstream's) may keep the first, so a token whose two readings differ
+// is refused. Only verified tokens are checked: the cost is paid once per
+// token, not per forgery.
+func duplicateNames(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type level struct {
+		names map[string]bool // nil in an array
+		key   bool            // the next string is a member name
+	}
+	var stack []level
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return len(stack) != 0 // cut short
+		}
+		if err != nil {
+			return true
+		}
+		top := len(stack) - 1
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{':
+				stack = append(stack, level{names: map[string]bool{}, key: true})
+			case '[':
+				stack = append(stack, level{})
+			default:
+				stack = stack[:top]
+				if top > 0 && stack[top-1].names != nil {
+					stack[top-1].key = true
+				}
+			}
+			continue
+		}
+		if top < 0 || stack[top].names == nil {
+			continue
+		}
+		if stack[top].key {
+			name := tok.(string)
+			if stack[top].names[name] {
+				return true
+			}
+			stack[top].names[name] = true
+		}
+		stack[top].key = !stack[top].key
+	}
 }
 
 // claims reads the user, roles, scopes and expiry of a verified token.
