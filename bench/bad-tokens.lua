@@ -18,10 +18,19 @@ local function b64url(s)
 end
 
 local head = b64url('{"alg":"RS256","typ":"JWT"}')
-local sig = string.rep("A", 342) -- 256 zero bytes
+-- 256 bytes, a number below any 2048-bit modulus (its first byte is 1):
+-- the server cannot refuse it before the exponentiation. denials.sh
+-- passes random bytes in BAD_SIG; without it, a fixed pattern.
+local sig = os.getenv("BAD_SIG")
+if sig == nil or #sig ~= 342 then
+  sig = "AQ" .. string.rep("Ab", 169) .. "AA"
+end
 local counter = 0
 request = function()
   counter = counter + 1
   local claims = b64url('{"iss":"bench","aud":"bench","sub":"alice","exp":9999999999,"jti":"' .. counter .. '"}')
-  return wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. head .. "." .. claims .. "." .. sig })
+  -- the signature changes too (6 of its bytes carry the counter), so
+  -- neither the token nor its signature was seen before
+  local s = sig:sub(1, 2) .. b64url(string.format("%06d", counter % 1000000)) .. sig:sub(11)
+  return wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. head .. "." .. claims .. "." .. s })
 end

@@ -22,6 +22,11 @@ P=/api/identity/user/v1.0/me
 RULES=permissions/testdata/corpus/wso2-is-access-control.toml
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$out/rsa.key" 2>/dev/null
 openssl pkey -in "$out/rsa.key" -pubout -out "$out/rsa.pub"
+# the forged signature: 0x01 and 255 random bytes, below the modulus, so
+# the server does the whole exponentiation (a value above it is refused
+# at once)
+BAD_SIG=$({ printf '\001'; openssl rand 255; } | base64 -w0 | tr '+/' '-_' | tr -d '=')
+export BAD_SIG
 
 global() { printf '{\n\tadmin off\n\tpersist_config off\n\tauto_https disable_redirects\n}\n'; }
 # plain Caddy's answer: status, body, challenges and headers as rest_auth's
