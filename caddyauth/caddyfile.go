@@ -50,6 +50,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		<authenticator> [{ ... }]   # bearer, client_cert or a third party's
 //		authorizer <name> [{ ... }] # a module in http.rest_auth.authorizers
 //		user_store <name> [{ ... }] # where accounts come from (default file)
+//		secondary_store <DOMAIN> <name> [{ ... }] # DOMAIN/alice's store
 //	}
 //
 // Authenticators are tried in the order written; with none, basic alone.
@@ -158,19 +159,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.Rules = append(h.Rules, rc)
 		case "user_store":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			name := d.Val()
-			unm, err := caddyfile.UnmarshalModule(d, "http.rest_auth.user_stores."+name)
+			raw, err := UserStoreArg(d)
 			if err != nil {
-				if strings.Contains(err.Error(), "module not registered") {
-					return d.Errf("unknown user store %q%s", name, permissions.DidYouMean(name, moduleIDs("http.rest_auth.user_stores")))
-				}
 				return err
 			}
-			var warnings []caddyconfig.Warning
-			h.UserStoreRaw = caddyconfig.JSONModuleObject(unm, "store", name, &warnings)
+			h.UserStoreRaw = raw
+		case "secondary_store":
+			sec, err := SecondaryStoreArg(d)
+			if err != nil {
+				return err
+			}
+			h.SecondaryStores = append(h.SecondaryStores, sec)
 		case "authorizer":
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -262,7 +261,7 @@ func parseResource(d *caddyfile.Dispenser) (RuleConfig, error) {
 // restAuthOptions are rest_auth's own options (authenticators are the
 // other words its block knows).
 var restAuthOptions = []string{"name", "users", "resources", "default_access", "permission_match", "cors_preflight",
-	"watch", "forward_identity", "resource", "authorizer", "user_store", "log_denials"}
+	"watch", "forward_identity", "resource", "authorizer", "user_store", "secondary_store", "log_denials"}
 
 // moduleIDs are the names of the modules registered in a namespace.
 func moduleIDs(namespace string) []string {

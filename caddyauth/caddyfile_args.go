@@ -1,10 +1,12 @@
 package caddyauth
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/restauth/caddy-restauth/permissions"
@@ -76,4 +78,37 @@ func ParseDuration(d *caddyfile.Dispenser, opt, s string) (time.Duration, error)
 		return 0, d.Errf("%s: %q is not a duration: write %ss (or %sm, %sh)", opt, s, s, s, s)
 	}
 	return 0, d.Errf("%s: %q is not a duration: write it as 30s, 5m or 1h", opt, s)
+}
+
+// UserStoreArg reads "<module> [{ ... }]" after user_store: the store's
+// JSON with its inline key.
+func UserStoreArg(d *caddyfile.Dispenser) (json.RawMessage, error) {
+	if !d.NextArg() {
+		return nil, d.Err("a user store module is needed here, such as file, or ldap { ... }")
+	}
+	name := d.Val()
+	unm, err := caddyfile.UnmarshalModule(d, "http.rest_auth.user_stores."+name)
+	if err != nil {
+		if strings.Contains(err.Error(), "module not registered") {
+			return nil, d.Errf("unknown user store %q%s", name, permissions.DidYouMean(name, moduleIDs("http.rest_auth.user_stores")))
+		}
+		return nil, err
+	}
+	var warnings []caddyconfig.Warning
+	return caddyconfig.JSONModuleObject(unm, "store", name, &warnings), nil
+}
+
+// SecondaryStoreArg reads "<DOMAIN> <module> [{ ... }]" after
+// secondary_store.
+func SecondaryStoreArg(d *caddyfile.Dispenser) (SecondaryStore, error) {
+	if !d.NextArg() {
+		return SecondaryStore{}, d.Err("secondary_store <DOMAIN> <store> { ... }, such as secondary_store SECONDARY ldap { ... }")
+	}
+	sec := SecondaryStore{Domain: d.Val()}
+	raw, err := UserStoreArg(d)
+	if err != nil {
+		return SecondaryStore{}, err
+	}
+	sec.StoreRaw = raw
+	return sec, nil
 }

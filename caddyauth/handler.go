@@ -83,6 +83,9 @@ type Handler struct {
 	// http.rest_auth.user_stores. Default: file (the users files' own
 	// [[users]]).
 	UserStoreRaw json.RawMessage `json:"user_store,omitempty" caddy:"namespace=http.rest_auth.user_stores inline_key=store"`
+	// SecondaryStores are WSO2's secondary user stores: DOMAIN/alice is
+	// looked up in the store of DOMAIN only; other names in UserStoreRaw.
+	SecondaryStores []SecondaryStore `json:"secondary_stores,omitempty"`
 
 	authenticators  []Authenticator
 	authorizers     []Authorizer
@@ -181,7 +184,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			h.authorizerNames = append(h.authorizerNames, m.(Authorizer).Name())
 		}
 	}
-	if h.userStore, err = LoadUserStore(ctx, h.UserStoreRaw); err != nil {
+	if h.userStore, err = LoadUserStores(ctx, h.UserStoreRaw, h.SecondaryStores); err != nil {
 		return err
 	}
 	s, err := h.load()

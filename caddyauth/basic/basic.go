@@ -147,6 +147,9 @@ func (b *Basic) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyauth
 	if !ok {
 		return nil, caddyauth.Deny("cred.malformed")
 	}
+	if f, ok := s.Accounts.(caddyauth.NameFolder); ok {
+		u = []byte(f.FoldName(string(u))) // ALICE and alice are one user to a directory, and to its throttles
+	}
 	if b.limits.Active() {
 		if wait := b.limits.Wait(string(u), caddyauth.ClientIP(r)); wait > 0 {
 			return nil, &caddyauth.Denial{Status: http.StatusTooManyRequests, Reason: "basic.throttled", RetryAfter: wait}

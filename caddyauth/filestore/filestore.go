@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/restauth/caddy-restauth/caddyauth"
 	"github.com/restauth/caddy-restauth/caddyauth/passwords"
@@ -38,6 +39,18 @@ func (FileStore) CaddyModule() caddy.ModuleInfo {
 		ID:  "http.rest_auth.user_stores.file",
 		New: func() caddy.Module { return new(FileStore) },
 	}
+}
+
+// UnmarshalCaddyfile reads "user_store file", which has no options.
+func (*FileStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the store's name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(0) {
+		return d.Err("user_store file has no options: its accounts are the users files' [[users]]")
+	}
+	return nil
 }
 
 // view is the store's accounts for one snapshot.
@@ -155,7 +168,8 @@ var (
 
 // Interface guards
 var (
-	_ caddyauth.UserStore = (*FileStore)(nil)
-	_ caddy.Provisioner   = (*FileStore)(nil)
-	_ caddyauth.Accounts  = (*view)(nil)
+	_ caddyauth.UserStore   = (*FileStore)(nil)
+	_ caddy.Provisioner     = (*FileStore)(nil)
+	_ caddyfile.Unmarshaler = (*FileStore)(nil)
+	_ caddyauth.Accounts    = (*view)(nil)
 )

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -96,6 +95,9 @@ type TokenService struct {
 	// in http.rest_auth.user_stores. Default: file (the users files' own
 	// [[users]]).
 	UserStoreRaw json.RawMessage `json:"user_store,omitempty" caddy:"namespace=http.rest_auth.user_stores inline_key=store"`
+	// SecondaryStores are WSO2's secondary user stores for the password
+	// grant and refreshes: DOMAIN/alice is looked up in DOMAIN's store.
+	SecondaryStores []caddyauth.SecondaryStore `json:"secondary_stores,omitempty"`
 
 	iss        *oauthIssuer
 	poolKey    string
@@ -233,7 +235,7 @@ func (t *TokenService) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("oauth2_server: algorithm must be ES256 or EdDSA, not %q", t.Algorithm)
 	}
 	var err error
-	if t.userStore, err = caddyauth.LoadUserStore(ctx, t.UserStoreRaw); err != nil {
+	if t.userStore, err = caddyauth.LoadUserStores(ctx, t.UserStoreRaw, t.SecondaryStores); err != nil {
 		return fmt.Errorf("oauth2_server: %w", err)
 	}
 	if err := caddyauth.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
@@ -496,8 +498,9 @@ func (t *TokenService) checkUser(r *http.Request, u *tokenUsers, user, pass stri
 		return nil, bad
 	}
 	ip := caddyauth.ClientIP(r)
+	tname := caddyauth.ThrottleName(u.accounts, user) // ALICE and alice are one user to a directory
 	if t.limits.Active() {
-		if wait := t.limits.Wait(user, ip); wait > 0 {
+		if wait := t.limits.Wait(tname, ip); wait > 0 {
 			return nil, throttled("invalid_grant", wait)
 		}
 	}
@@ -507,7 +510,7 @@ func (t *TokenService) checkUser(r *http.Request, u *tokenUsers, user, pass stri
 	case err == nil:
 		return acct, nil
 	case errors.Is(err, caddyauth.ErrBadCredential):
-		t.limits.Fail(user, ip)
+		t.limits.Fail(tname, ip)
 		return nil, bad
 	case errors.As(err, &un) && un.Busy:
 		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "busy; try again")
@@ -759,16 +762,15 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "users":
 			err = caddyauth.SomeArgs(d, &t.Users)
 		case "user_store":
-			if !d.NextArg() {
-				return d.ArgErr()
+			var raw json.RawMessage
+			if raw, err = caddyauth.UserStoreArg(d); err == nil {
+				t.UserStoreRaw = raw
 			}
-			name := d.Val()
-			unm, uerr := caddyfile.UnmarshalModule(d, "http.rest_auth.user_stores."+name)
-			if uerr != nil {
-				return uerr
+		case "secondary_store":
+			var sec caddyauth.SecondaryStore
+			if sec, err = caddyauth.SecondaryStoreArg(d); err == nil {
+				t.SecondaryStores = append(t.SecondaryStores, sec)
 			}
-			var warnings []caddyconfig.Warning
-			t.UserStoreRaw = caddyconfig.JSONModuleObject(unm, "store", name, &warnings)
 		case "base_path":
 			err = caddyauth.OneArg(d, &t.BasePath)
 		case "audience":
@@ -831,7 +833,7 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				t.ThrottleIPv6Prefix = n
 			}
 		default:
-			return caddyauth.UnknownOption(d, "oauth2_server", []string{"issuer", "users", "user_store", "base_path", "audience", "access_ttl", "refresh_ttl",
+			return caddyauth.UnknownOption(d, "oauth2_server", []string{"issuer", "users", "user_store", "secondary_store", "base_path", "audience", "access_ttl", "refresh_ttl",
 				"key_rotation", "algorithm", "throttle", "throttle_address", "throttle_user", "throttle_ipv6_prefix"})
 		}
 		if err != nil {
