@@ -21,6 +21,8 @@ func init() {
 //	                         (without secrets)
 //	POST /rest-auth/check    what a request would get, and why
 //	POST /rest-auth/reload   re-read the users and resources files
+//	POST /rest-auth/rotate-keys  a new signing key for every oauth2_server
+//	                         (the old one verifies until its tokens expire)
 //
 // check names a handler with "handler" (its name option); it may be left
 // out when only one is live. reload without "handler" reloads every live
@@ -103,6 +105,32 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 			res, err := t.Reload()
 			if err != nil {
 				res.Error, status = err.Error(), http.StatusBadRequest
+			}
+			out.TokenServices = append(out.TokenServices, res)
+		}
+		return writeJSON(w, status, out)
+	case "/rest-auth/rotate-keys":
+		if r.Method != http.MethodPost {
+			return apiError(http.StatusMethodNotAllowed, errors.New("use POST"))
+		}
+		type rotated struct {
+			Issuer string `json:"issuer"`
+			Kid    string `json:"kid,omitempty"`
+			Error  string `json:"error,omitempty"`
+		}
+		out := struct {
+			TokenServices []rotated `json:"token_services"`
+		}{TokenServices: []rotated{}}
+		status := http.StatusOK
+		for _, t := range liveTokenServices() {
+			kr, ok := t.(KeyRotator)
+			if !ok {
+				continue
+			}
+			iss, kid, err := kr.RotateKeys()
+			res := rotated{Issuer: iss, Kid: kid}
+			if err != nil {
+				res.Error, status = err.Error(), http.StatusServiceUnavailable
 			}
 			out.TokenServices = append(out.TokenServices, res)
 		}

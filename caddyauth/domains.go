@@ -177,6 +177,16 @@ func (da *domainAccounts) Verify(ctx context.Context, name, password []byte) (*A
 	return da.accounts(i).Verify(ctx, []byte(rest), password)
 }
 
+// VerifyCached asks the cache of the name's store, when it has one.
+func (da *domainAccounts) VerifyCached(name, password []byte) *Account {
+	i, rest := da.route(string(name))
+	cv, ok := da.accounts(i).(CachedVerifier)
+	if !ok || rest == "" {
+		return nil
+	}
+	return cv.VerifyCached([]byte(rest), password)
+}
+
 // FoldName is the domain in its configured spelling (none for the
 // primary store) and the rest as its store folds it.
 func (da *domainAccounts) FoldName(name string) string {
@@ -189,7 +199,8 @@ func (da *domainAccounts) FoldName(name string) string {
 
 // Interface guards
 var (
-	_ UserStore  = (*domainStore)(nil)
-	_ Accounts   = (*domainAccounts)(nil)
-	_ NameFolder = (*domainAccounts)(nil)
+	_ UserStore      = (*domainStore)(nil)
+	_ Accounts       = (*domainAccounts)(nil)
+	_ NameFolder     = (*domainAccounts)(nil)
+	_ CachedVerifier = (*domainAccounts)(nil)
 )

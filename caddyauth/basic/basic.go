@@ -7,6 +7,7 @@ package basic
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -61,6 +62,10 @@ type Basic struct {
 	// counted (one subscriber usually holds a whole /64). Default 64; 128
 	// counts each address.
 	ThrottleIPv6Prefix int `json:"throttle_ipv6_prefix,omitempty"`
+	// ThrottleStoreRaw shares the failure counts with the other instances
+	// of a fleet: a module in http.rest_auth.throttle_stores, such as
+	// redis. Without it each instance counts alone.
+	ThrottleStoreRaw json.RawMessage `json:"throttle_store,omitempty" caddy:"namespace=http.rest_auth.throttle_stores inline_key=store"`
 
 	limits *throttle.Limits
 }
@@ -97,7 +102,15 @@ func (b *Basic) Provision(ctx caddy.Context) error {
 		b.limits = throttle.New(b.ThrottleFailures, b.ThrottleAddressFailures, b.ThrottleUserFailures,
 			time.Duration(b.ThrottleWindow), b.ThrottleIPv6Prefix)
 	}
-	return nil
+	store, err := caddyauth.LoadThrottleStore(ctx, b.ThrottleStoreRaw)
+	if err != nil {
+		return fmt.Errorf("basic: %w", err)
+	}
+	if store != nil && b.limits == nil {
+		return errors.New("basic: throttle_store with throttle off: there is nothing to share")
+	}
+	b.limits = b.limits.WithStore(store, ctx.Logger())
+	return caddyauth.RegisterCollectors(ctx.GetMetricsRegistry(), throttle.Collectors()...)
 }
 
 // Validate checks the settings.
@@ -152,6 +165,18 @@ func (b *Basic) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyauth
 	}
 	if b.limits.Active() {
 		if wait := b.limits.Wait(string(u), caddyauth.ClientIP(r)); wait > 0 {
+			return nil, &caddyauth.Denial{Status: http.StatusTooManyRequests, Reason: "basic.throttled", RetryAfter: wait}
+		}
+	}
+	if b.limits.Shared() {
+		// a fleet: a good, cached credential never waits on the shared
+		// store; anything else asks it before a check that costs something
+		if cv, ok := s.Accounts.(caddyauth.CachedVerifier); ok {
+			if acct := cv.VerifyCached(u, pw); acct != nil {
+				return s.Principal(acct, "basic"), nil
+			}
+		}
+		if wait := b.limits.WaitShared(r.Context(), string(u), caddyauth.ClientIP(r)); wait > 0 {
 			return nil, &caddyauth.Denial{Status: http.StatusTooManyRequests, Reason: "basic.throttled", RetryAfter: wait}
 		}
 	}
@@ -275,6 +300,7 @@ func decodeBase64(dst []byte, src string) (int, bool) {
 //		throttle_address <failures>|off # per address, all users (default 10x)
 //		throttle_user <failures>|off    # per user, all addresses (default 10x)
 //		throttle_ipv6_prefix <bits>     # IPv6 clients counted per prefix (default 64)
+//		throttle_store <module> { ... } # counts shared by a fleet, e.g. redis
 //	}]
 func (b *Basic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // handler name
@@ -335,8 +361,14 @@ func (b *Basic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			} else {
 				b.ThrottleUserFailures = n
 			}
+		case "throttle_store":
+			raw, err := caddyauth.ThrottleStoreArg(d)
+			if err != nil {
+				return err
+			}
+			b.ThrottleStoreRaw = raw
 		default:
-			return caddyauth.UnknownOption(d, "basic", []string{"realm", "throttle", "throttle_address", "throttle_user", "throttle_ipv6_prefix"})
+			return caddyauth.UnknownOption(d, "basic", []string{"realm", "throttle", "throttle_address", "throttle_user", "throttle_ipv6_prefix", "throttle_store"})
 		}
 	}
 	return nil

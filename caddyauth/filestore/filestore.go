@@ -124,14 +124,8 @@ func (v *view) Verify(_ context.Context, name, password []byte) (*caddyauth.Acco
 	a, known := v.users[string(name)]
 	var key [32]byte
 	if known {
-		key = passwords.CredKey(&a.ckey, password)
-		if k := a.verified.Load(); k != nil && subtle.ConstantTimeCompare(k[:], key[:]) == 1 {
-			cacheHit.Inc()
-			return &a.Account, nil
-		}
-		if v.cache.Has(key) {
-			cacheHit.Inc()
-			a.remember(key)
+		var hit bool
+		if key, hit = v.cached(a, password); hit {
 			return &a.Account, nil
 		}
 		cacheMiss.Inc()
@@ -154,6 +148,33 @@ func (v *view) Verify(_ context.Context, name, password []byte) (*caddyauth.Acco
 	}
 	a.remember(key)
 	return &a.Account, nil
+}
+
+// VerifyCached answers from the cache alone: the account when this
+// password was verified (its slot or the shared cache), else nil.
+func (v *view) VerifyCached(name, password []byte) *caddyauth.Account {
+	if a, known := v.users[string(name)]; known {
+		if _, hit := v.cached(a, password); hit {
+			return &a.Account
+		}
+	}
+	return nil
+}
+
+// cached looks a password up: the account's last verified key first (no
+// lock, no map), then the shared cache; it returns the credential's key.
+func (v *view) cached(a *account, password []byte) ([32]byte, bool) {
+	key := passwords.CredKey(&a.ckey, password)
+	if k := a.verified.Load(); k != nil && subtle.ConstantTimeCompare(k[:], key[:]) == 1 {
+		cacheHit.Inc()
+		return key, true
+	}
+	if v.cache.Has(key) {
+		cacheHit.Inc()
+		a.remember(key)
+		return key, true
+	}
+	return key, false
 }
 
 // remember fills the account's slot with a copy of a verified key (a copy

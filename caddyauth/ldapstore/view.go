@@ -122,6 +122,19 @@ func (v *view) Verify(_ context.Context, name, password []byte) (*caddyauth.Acco
 	return v.account(r.(*userEntry)), nil
 }
 
+// VerifyCached answers from the cache of verified credentials alone.
+func (v *view) VerifyCached(name, password []byte) *caddyauth.Account {
+	if len(password) == 0 || !validName(name) || v.d.cfg.CacheTTL <= 0 {
+		return nil
+	}
+	ak := passwords.AccountKey(strings.ToLower(string(name)), v.d.tag)
+	if e, ok := v.d.creds.get(passwords.CredKey(&ak, password)); ok {
+		cacheHit.Inc()
+		return v.account(e)
+	}
+	return nil
+}
+
 // Lookup finds a user by name (a bearer token's or a certificate's user)
 // with its groups; nil when the directory has no such user, or more than
 // one.
@@ -329,3 +342,10 @@ func (d *directory) bindAs(dn string, password []byte) error {
 	d.observe(err)
 	return err
 }
+
+// Interface guards
+var (
+	_ caddyauth.Accounts       = (*view)(nil)
+	_ caddyauth.NameFolder     = (*view)(nil)
+	_ caddyauth.CachedVerifier = (*view)(nil)
+)

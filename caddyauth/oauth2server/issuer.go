@@ -44,6 +44,8 @@ type oauthIssuer struct {
 	revokedJTI map[string]time.Time // until the token's exp
 	revokedSID map[string]time.Time // refresh families, until their last token's exp
 
+	fleet fleetBus // the fleet's message bus, when configured
+
 	stop, done chan struct{}
 }
 
@@ -161,8 +163,11 @@ func (o *oauthIssuer) loop() {
 		case <-o.stop:
 			return
 		case <-keyTick.C:
+			gen := o.ring.generation()
 			if err := o.syncKeys(); err != nil {
 				o.logger.Error("token service: key rotation failed; the current key stays", zap.Error(err))
+			} else if o.ring.generation() != gen {
+				o.publish(fleetMsg{Kind: "keys"})
 			}
 		case <-revTick.C:
 			o.syncRevocations()
@@ -264,7 +269,11 @@ func (o *oauthIssuer) revoke(kind, id string, until time.Time) error {
 	o.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return o.storage.Store(ctx, o.prefix+"/revoked-"+kind+"/"+id, []byte(strconv.FormatInt(until.Unix(), 10)))
+	if err := o.storage.Store(ctx, o.prefix+"/revoked-"+kind+"/"+id, []byte(strconv.FormatInt(until.Unix(), 10))); err != nil {
+		return err
+	}
+	o.publish(fleetMsg{Kind: kind, ID: id, Until: until.Unix()})
+	return nil
 }
 
 func (o *oauthIssuer) revoked(jti, sid string) bool {

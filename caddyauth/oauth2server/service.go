@@ -98,6 +98,12 @@ type TokenService struct {
 	// SecondaryStores are WSO2's secondary user stores for the password
 	// grant and refreshes: DOMAIN/alice is looked up in DOMAIN's store.
 	SecondaryStores []caddyauth.SecondaryStore `json:"secondary_stores,omitempty"`
+	// ThrottleStoreRaw shares failure counts with a fleet's other
+	// instances (a module in http.rest_auth.throttle_stores, such as
+	// redis). When the store carries messages too, revocations and key
+	// rotations reach every instance at once, not at its next poll of the
+	// storage (30 s).
+	ThrottleStoreRaw json.RawMessage `json:"throttle_store,omitempty" caddy:"namespace=http.rest_auth.throttle_stores inline_key=store"`
 
 	iss        *oauthIssuer
 	poolKey    string
@@ -225,6 +231,11 @@ func (t *TokenService) Provision(ctx caddy.Context) error {
 		t.limits = throttle.New(t.ThrottleFailures, t.ThrottleAddressFailures, t.ThrottleUserFailures,
 			time.Duration(t.ThrottleWindow), t.ThrottleIPv6Prefix)
 	}
+	store, err := caddyauth.LoadThrottleStore(ctx, t.ThrottleStoreRaw)
+	if err != nil {
+		return fmt.Errorf("oauth2_server: %w", err)
+	}
+	t.limits = t.limits.WithStore(store, ctx.Logger())
 	if t.ThrottleWindow < 0 || t.ThrottleIPv6Prefix < 0 || t.ThrottleIPv6Prefix > 128 {
 		return errors.New("oauth2_server: throttle_window must be positive and throttle_ipv6_prefix 1 to 128")
 	}
@@ -234,14 +245,13 @@ func (t *TokenService) Provision(ctx caddy.Context) error {
 	if t.Algorithm != "ES256" && t.Algorithm != "EdDSA" {
 		return fmt.Errorf("oauth2_server: algorithm must be ES256 or EdDSA, not %q", t.Algorithm)
 	}
-	var err error
 	if t.userStore, err = caddyauth.LoadUserStores(ctx, t.UserStoreRaw, t.SecondaryStores); err != nil {
 		return fmt.Errorf("oauth2_server: %w", err)
 	}
 	if err := caddyauth.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("oauth2_server: %w", err)
 	}
-	if err := caddyauth.RegisterCollectors(ctx.GetMetricsRegistry(), passwords.Collectors()...); err != nil {
+	if err := caddyauth.RegisterCollectors(ctx.GetMetricsRegistry(), append(passwords.Collectors(), throttle.Collectors()...)...); err != nil {
 		return fmt.Errorf("oauth2_server: %w", err)
 	}
 	u, err := loadTokenUsers(t.Users, t.userStore)
@@ -255,7 +265,21 @@ func (t *TokenService) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("oauth2_server: %w", err)
 	}
 	t.unregister = append(t.unregister, caddyauth.RegisterIssuer(t.Issuer, t.iss), caddyauth.RegisterTokenService(t))
+	if bus, ok := store.(caddyauth.Broadcaster); ok {
+		t.unregister = append(t.unregister, t.iss.useBus(bus))
+	}
 	return nil
+}
+
+// RotateKeys makes a new signing key current now (the admin API's
+// rotate-keys); the old key verifies until its tokens expire, and the
+// fleet hears of it at once when a message bus is configured.
+func (t *TokenService) RotateKeys() (issuer, kid string, err error) {
+	k, err := t.iss.rotate()
+	if err != nil {
+		return t.Issuer, "", err
+	}
+	return t.Issuer, k, nil
 }
 
 // Cleanup releases the issuer's shared state.
@@ -385,6 +409,9 @@ func (t *TokenService) authenticateClient(r *http.Request, u *tokenUsers) (*clie
 			return nil, throttled("invalid_client", wait)
 		}
 	}
+	if wait := t.limits.WaitShared(r.Context(), name, ip); wait > 0 {
+		return nil, throttled("invalid_client", wait)
+	}
 	c, known := u.clients[id]
 	hash := u.clientFakes.Pick([]byte(id))
 	if known {
@@ -503,6 +530,9 @@ func (t *TokenService) checkUser(r *http.Request, u *tokenUsers, user, pass stri
 		if wait := t.limits.Wait(tname, ip); wait > 0 {
 			return nil, throttled("invalid_grant", wait)
 		}
+	}
+	if wait := t.limits.WaitShared(r.Context(), tname, ip); wait > 0 {
+		return nil, throttled("invalid_grant", wait)
 	}
 	acct, err := u.accounts.Verify(r.Context(), []byte(user), []byte(pass))
 	var un *caddyauth.Unavailable
@@ -743,6 +773,7 @@ func parseTokenService(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 //		access_ttl <duration>
 //		refresh_ttl <duration>
 //		key_rotation <duration>
+//		throttle_store <module> { ... }   # counts and messages shared by a fleet, e.g. redis
 //		algorithm ES256|EdDSA
 //		throttle <failures> [<window>] | off
 //		throttle_address <failures>|off
@@ -779,6 +810,11 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = caddyauth.DurationArg(d, &t.AccessTTL)
 		case "refresh_ttl":
 			err = caddyauth.DurationArg(d, &t.RefreshTTL)
+		case "throttle_store":
+			var raw json.RawMessage
+			if raw, err = caddyauth.ThrottleStoreArg(d); err == nil {
+				t.ThrottleStoreRaw = raw
+			}
 		case "key_rotation":
 			err = caddyauth.DurationArg(d, &t.KeyRotation)
 		case "algorithm":
@@ -834,7 +870,7 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		default:
 			return caddyauth.UnknownOption(d, "oauth2_server", []string{"issuer", "users", "user_store", "secondary_store", "base_path", "audience", "access_ttl", "refresh_ttl",
-				"key_rotation", "algorithm", "throttle", "throttle_address", "throttle_user", "throttle_ipv6_prefix"})
+				"key_rotation", "algorithm", "throttle", "throttle_address", "throttle_user", "throttle_ipv6_prefix", "throttle_store"})
 		}
 		if err != nil {
 			return err
@@ -845,6 +881,7 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guards
 var (
+	_ caddyauth.KeyRotator        = (*TokenService)(nil)
 	_ caddy.Provisioner           = (*TokenService)(nil)
 	_ caddy.CleanerUpper          = (*TokenService)(nil)
 	_ caddyhttp.MiddlewareHandler = (*TokenService)(nil)

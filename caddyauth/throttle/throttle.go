@@ -3,15 +3,22 @@
 // service's password grant and of its client authentication. Counters are
 // shared in the process per kind and window, so every path that checks a
 // user's password counts on the same ones, and they outlive config
-// reloads.
+// reloads. With a throttle store (WithStore), a fleet of instances also
+// shares its counts.
 package throttle
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/restauth/caddy-restauth/caddyauth"
 )
 
 // throttle counts failures per key in fixed windows: a key that has failed
@@ -80,6 +87,33 @@ func (t *throttle) fail(key string, max int) {
 	e.max = max
 }
 
+// hold blocks key until left has passed, as a shared store says it is
+// (another instance counted the failures): the local counter then refuses
+// at once, without asking the store again.
+func (t *throttle) hold(key string, max int, left time.Duration) {
+	if left <= 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	start := now.Add(left - t.window)
+	if e, ok := t.entries[key]; ok && now.Sub(e.start) < t.window {
+		if e.fails < max {
+			e.fails, e.max = max, max
+		}
+		if start.After(e.start) {
+			e.start = start
+		}
+		return
+	}
+	if len(t.entries) >= t.limit {
+		t.prune(now)
+	}
+	t.entries[key] = &tentry{start: start, fails: max, max: max}
+	t.n.Store(int64(len(t.entries)))
+}
+
 // prune drops expired entries; if that is not enough, it drops entries
 // that are not blocked, in map order, down to half the limit. A blocked
 // key is never dropped before its window ends, so a flood of new keys
@@ -139,6 +173,7 @@ type Limits struct {
 	pairMax, addrMax, nameMax int // 0: that limit is off
 	v6bits                    int // IPv6 addresses count per this prefix
 	pair, addr, name          *throttle
+	shared                    *sharedStore // counts a fleet shares, or nil
 }
 
 // New makes limits; 0 or less turns one off, and all off gives nil. IPv6
@@ -202,6 +237,9 @@ func (l *Limits) Fail(name, ip string) {
 	if l.name != nil {
 		l.name.fail(name, l.nameMax)
 	}
+	if l.shared != nil {
+		l.failShared(name, a)
+	}
 }
 
 // addrKey is the counted form of a client address: an IPv6 address's
@@ -224,3 +262,109 @@ func ClientName(id string) string { return "client\x00" + id }
 // MaxName is the longest user name or client id looked at; longer ones are
 // refused before they are hashed or counted.
 const MaxName = 256
+
+// WithStore returns limits that also count on a store a fleet shares
+// (Redis): a failure is added there, and before a credential is checked
+// the shared counts are asked (WaitShared). The local counters go on
+// counting, and decide alone while the store cannot answer. nil limits
+// stay nil.
+func (l *Limits) WithStore(store caddyauth.ThrottleStore, logger *zap.Logger) *Limits {
+	if l == nil || store == nil {
+		return l
+	}
+	cp := *l
+	cp.shared = &sharedStore{store: store, logger: logger}
+	return &cp
+}
+
+// Shared reports whether the limits count on a fleet's store.
+func (l *Limits) Shared() bool { return l != nil && l.shared != nil }
+
+// sharedStore is a fleet's store as the limits use it: its answers, and
+// whether it answers (logged once per change, and counted).
+type sharedStore struct {
+	store  caddyauth.ThrottleStore
+	logger *zap.Logger
+	down   atomic.Bool
+}
+
+// counters are the limits' counters with the keys a name and address
+// count under, in the order the store is asked.
+func (l *Limits) counters(name, a string) (ts []*throttle, maxes []int, local []string, keys []caddyauth.CountKey) {
+	add := func(t *throttle, max int, kind, key string) {
+		if t == nil {
+			return
+		}
+		ts, maxes, local = append(ts, t), append(maxes, max), append(local, key)
+		keys = append(keys, caddyauth.CountKey{Key: kind + "\x00" + key, Window: t.window})
+	}
+	add(l.pair, l.pairMax, "pair", name+"\x00"+a)
+	add(l.addr, l.addrMax, "addr", a)
+	add(l.name, l.nameMax, "name", name)
+	return
+}
+
+// WaitShared asks the fleet's store how long a name from an address must
+// wait; call it before a check that costs something (a hash, a round trip
+// to a directory), after Wait. A block the store reports is held locally
+// too. 0 when the store has none, or cannot answer (the local counts
+// stay in charge).
+func (l *Limits) WaitShared(ctx context.Context, name, ip string) time.Duration {
+	if !l.Shared() {
+		return 0
+	}
+	ts, maxes, local, keys := l.counters(name, l.addrKey(ip))
+	counts, err := l.shared.store.Counts(ctx, keys)
+	if !l.shared.observe(err) || len(counts) != len(keys) {
+		return 0
+	}
+	var w time.Duration
+	for i, c := range counts {
+		if c.N >= int64(maxes[i]) && c.Left > 0 {
+			ts[i].hold(local[i], maxes[i], c.Left)
+			w = max(w, c.Left)
+		}
+	}
+	return w
+}
+
+// failShared adds a failure to the fleet's counts, and holds locally the
+// blocks it reaches.
+func (l *Limits) failShared(name, a string) {
+	ts, maxes, local, keys := l.counters(name, a)
+	counts, err := l.shared.store.Add(context.Background(), keys)
+	if !l.shared.observe(err) || len(counts) != len(keys) {
+		return
+	}
+	for i, c := range counts {
+		if c.N >= int64(maxes[i]) {
+			ts[i].hold(local[i], maxes[i], c.Left)
+		}
+	}
+}
+
+// observe counts a store's answer, logs when it stops or starts
+// answering, and reports whether it answered.
+func (s *sharedStore) observe(err error) bool {
+	if err == nil {
+		storeCalls.WithLabelValues("ok").Inc()
+		if s.down.CompareAndSwap(true, false) && s.logger != nil {
+			s.logger.Info("throttle store answers again; failures count across the fleet")
+		}
+		return true
+	}
+	storeCalls.WithLabelValues("error").Inc()
+	if s.down.CompareAndSwap(false, true) && s.logger != nil {
+		s.logger.Error("throttle store unavailable; failures count on this instance only until it answers", zap.Error(err))
+	}
+	return false
+}
+
+// storeCalls counts the calls to throttle stores by result.
+var storeCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: "caddy", Subsystem: "rest_auth", Name: "throttle_store_calls_total",
+	Help: "Calls to a shared throttle store (Redis), by result (ok, error: the instance counted alone).",
+}, []string{"result"})
+
+// Collectors are the package's metrics, for caddyauth.RegisterCollectors.
+func Collectors() []prometheus.Collector { return []prometheus.Collector{storeCalls} }

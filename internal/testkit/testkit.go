@@ -387,7 +387,11 @@ func ForceReload(t testing.TB, cfg string) {
 		t.Fatalf("reload: %d %s", resp.StatusCode, body)
 	}
 	// the old server closes its kept-alive connections: a POST on one
-	// would fail with EOF (and, not being idempotent, is not retried)
+	// would fail with EOF (and, not being idempotent, is not retried);
+	// and a connection made at once may still be accepted by the old
+	// server as it shuts down (seen under load in CI), so it gets a moment
+	http.DefaultClient.CloseIdleConnections()
+	time.Sleep(100 * time.Millisecond)
 	http.DefaultClient.CloseIdleConnections()
 }
 
