@@ -84,10 +84,13 @@ func (o *oauthIssuer) onMessage(data []byte) {
 		}
 		until := time.Unix(m.Until, 0)
 		o.mu.Lock()
+		set := o.revokedSID
 		if m.Kind == "jti" {
-			o.revokedJTI[m.ID] = until
-		} else {
-			o.revokedSID[m.ID] = until
+			set = o.revokedJTI
+		}
+		// a message only adds or lengthens a revocation, never shortens one
+		if cur, ok := set[m.ID]; !ok || until.After(cur) {
+			set[m.ID] = until
 		}
 		o.mu.Unlock()
 	case "keys":

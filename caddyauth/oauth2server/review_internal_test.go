@@ -185,3 +185,30 @@ func TestReview11RevocationUnsaved(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetMessageNeverShortens: a revocation message adds or lengthens a
+// revocation; one with an earlier end (a stale or forged message) leaves
+// the longer one, so it cannot bring a revoked token back early.
+func TestFleetMessageNeverShortens(t *testing.T) {
+	o := &oauthIssuer{revokedJTI: map[string]time.Time{}, revokedSID: map[string]time.Time{}, logger: zap.NewNop()}
+	now := time.Now().Truncate(time.Second)
+	send := func(kind, id string, until time.Time) {
+		data, _ := json.Marshal(fleetMsg{Kind: kind, ID: id, Until: until.Unix()})
+		o.onMessage(data)
+	}
+	send("jti", "a", now.Add(time.Hour))
+	send("jti", "a", now.Add(time.Minute))
+	send("sid", "f", now.Add(time.Minute))
+	send("sid", "f", now.Add(2*time.Hour))
+	send("sid", "", now.Add(time.Hour))
+	o.onMessage([]byte("{not json"))
+	if got := o.revokedJTI["a"]; !got.Equal(now.Add(time.Hour)) {
+		t.Errorf("jti a revoked until %v, want %v (the later end)", got, now.Add(time.Hour))
+	}
+	if got := o.revokedSID["f"]; !got.Equal(now.Add(2 * time.Hour)) {
+		t.Errorf("family f revoked until %v, want %v", got, now.Add(2*time.Hour))
+	}
+	if len(o.revokedSID) != 1 || len(o.revokedJTI) != 1 {
+		t.Errorf("revocations %v %v, want one each", o.revokedJTI, o.revokedSID)
+	}
+}
