@@ -95,6 +95,9 @@ out=$(curl -s -w ' %{http_code}' -X POST $A/rest-auth/reload)
 grep -q '"name": "demo"' <<<"$out" && grep -q '"name": "demo-mtls"' <<<"$out" && grep -q '"issuer": "https://localhost:8443"' <<<"$out" && grep -q ' 200$' <<<"$out" || { echo "FAIL: reload everything: $out"; fail=1; }
 out=$(curl -s -w ' %{http_code}' -X POST $A/rest-auth/reload -d '{"handler":"nope"}')
 grep -q ' 400$' <<<"$out" || { echo "FAIL: reload of an unknown handler: $out"; fail=1; }
+out=$(curl -s -w ' %{http_code}' -X POST $A/rest-auth/rotate-keys)
+grep -q '"issuer": "https://localhost:8443"' <<<"$out" && grep -q '"kid": "' <<<"$out" && grep -q ' 200$' <<<"$out" || { echo "FAIL: rotate-keys: $out"; fail=1; }
+check 200 $U/oauth2/jwks
 # (read it whole first: grep -q stops early, and with pipefail curl's broken pipe would fail the line)
 metrics=$(curl -s $A/metrics)
 grep -q '^caddy_rest_auth_decisions_total{auth_method="basic",handler="demo",outcome="granted"' <<<"$metrics" || { echo "FAIL: metrics"; fail=1; }
