@@ -7,7 +7,11 @@
 #   no credentials (401), a new RS256 token with a bad signature on every
 #   request (401, the signature is checked), a new wrong password for a
 #   real user on every request (hashed until the throttle holds, then 429)
-# each against rest_auth with log_denials sampled (the default) and all.
+# each against rest_auth with log_denials sampled (the default) and all,
+# with bearer's bad_token_limit off (every forged token's signature is
+# checked); and the forged tokens once more against the default limit
+# (100 a minute per address, then 429 without a signature check),
+# compared with plain Caddy answering that 429.
 #
 #   bash bench/denials.sh              # DUR=8s CONN=16; needs wrk, openssl
 #   SKIP_BUILD=1 bash bench/denials.sh # reuse ./caddy
@@ -44,7 +48,8 @@ BA='+Www-Authenticate "Basic realm=\"restricted\", charset=\"UTF-8\""'
 { global; plain 9201 401 '{"code":401,"message":"Unauthorized","description":"Authentication is required."}' "$B" "$BA"; } >"$out/c9201"
 { global; plain 9202 401 '{"code":401,"message":"Unauthorized","description":"The access token is not valid."}' "$BI" "$BA"; } >"$out/c9202"
 { global; plain 9203 429 '{"code":429,"message":"Too Many Requests","description":"Too many failed attempts; try again later."}' 'Retry-After 60'; } >"$out/c9203"
-candidate() { # port, log_denials
+{ global; plain 9204 429 '{"code":429,"message":"Too Many Requests","description":"Too many invalid access tokens from this address; try again later."}' 'Retry-After 60'; } >"$out/c9204"
+candidate() { # port, log_denials, bad_token_limit
 	cat <<EOC
 http://:$1 {
 	rest_auth {
@@ -52,6 +57,7 @@ http://:$1 {
 		resources $RULES
 		log_denials $2
 		bearer {
+			bad_token_limit $3
 			jwt {
 				issuer bench
 				audience bench
@@ -65,14 +71,15 @@ http://:$1 {
 }
 EOC
 }
-{ global; candidate 9210 sampled; } >"$out/c9210"
-{ global; candidate 9211 all; } >"$out/c9211"
+{ global; candidate 9210 sampled off; } >"$out/c9210"
+{ global; candidate 9211 all off; } >"$out/c9211"
+{ global; candidate 9212 sampled 100; } >"$out/c9212"
 cp "$out/c9201" "$out/c9200"
 sed -i 's/:9201/:9200/' "$out/c9200"
 
 declare -A pid
 pids=()
-for port in 9200 9201 9202 9203 9210 9211; do
+for port in 9200 9201 9202 9203 9204 9210 9211 9212; do
 	# Caddy logs to stderr at INFO by default: to a file, as a service's
 	# journal would take it
 	taskset -c 0 ./caddy run --config "$out/c$port" --adapter caddyfile >"$out/caddy$port.log" 2>&1 &
@@ -120,5 +127,6 @@ pair "no credentials, sampled" 9201 9210
 pair "no credentials, log all" 9201 9211
 pair "bad-signature RS256 each request, sampled" 9202 9210 -s bench/bad-tokens.lua
 pair "bad-signature RS256 each request, log all" 9202 9211 -s bench/bad-tokens.lua
+pair "bad-signature RS256, bad_token_limit 100 1m" 9204 9212 -s bench/bad-tokens.lua
 pair "new wrong password each request, sampled" 9203 9210 -s bench/wrong-passwords.lua
 pair "new wrong password each request, log all" 9203 9211 -s bench/wrong-passwords.lua

@@ -373,6 +373,7 @@ var descriptions = map[string]string{
 	"bearer.inactive":       "The access token is not active.",
 	"bearer.refresh_token":  "A refresh token is not an access token.",
 	"bearer.revoked":        "The access token has been revoked.",
+	"bearer.throttled":      "Too many invalid access tokens from this address; try again later.",
 	"authz.denied":          "The caller lacks a permission or scope this resource requires.",
 	"auth.unavailable":      "Authentication could not be completed; try again later.",
 	"authz.unavailable":     "Authorization could not be completed; try again later.",

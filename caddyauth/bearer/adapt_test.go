@@ -15,6 +15,8 @@ func TestAdaptBearer(t *testing.T) {
 			realm api
 			roles_from token
 			cache_size 500
+			bad_token_limit 50 2m
+			bad_token_ipv6_prefix 56
 			jwt {
 				issuer https://a https://b
 				audience api
@@ -41,7 +43,7 @@ func TestAdaptBearer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"authenticators":[{"cache_size":500,"handler":"bearer","introspect":{"cache_ttl":-1,"client_id":"rs","client_secret":"{env.S}","endpoint":"https://idp/introspect","max_concurrent":8,"negative_ttl":1000000000,"timeout":2000000000},"jwt":[{"algorithms":["RS256","ES256"],"audiences":["api"],"issuers":["https://a","https://b"],"jwks_url":"https://idp/jwks","kid_cooldown":60000000000,"leeway":10000000000,"refresh":7200000000000,"roles_claim":"realm_access.roles","roles_delimiter":" ","types":["at+jwt"],"user_claim":"email"}],"realm":"api","roles_from":"token"}],"handler":"rest_auth"}`
+	want := `{"authenticators":[{"bad_token_ipv6_prefix":56,"bad_token_limit":50,"bad_token_window":120000000000,"cache_size":500,"handler":"bearer","introspect":{"cache_ttl":-1,"client_id":"rs","client_secret":"{env.S}","endpoint":"https://idp/introspect","max_concurrent":8,"negative_ttl":1000000000,"timeout":2000000000},"jwt":[{"algorithms":["RS256","ES256"],"audiences":["api"],"issuers":["https://a","https://b"],"jwks_url":"https://idp/jwks","kid_cooldown":60000000000,"leeway":10000000000,"refresh":7200000000000,"roles_claim":"realm_access.roles","roles_delimiter":" ","types":["at+jwt"],"user_claim":"email"}],"realm":"api","roles_from":"token"}],"handler":"rest_auth"}`
 	if got != want {
 		t.Errorf("JSON\n got %s\nwant %s", got, want)
 	}
@@ -67,6 +69,10 @@ func TestBearerConfigErrors(t *testing.T) {
 		{"jwt {\n jwks_url ftp://x\n algorithms RS256\n audience any\n}", "not an http(s) URL"},
 		{"jwt {\n key " + rsaPEM + "\n algorithms RS256\n audience any\n}\njwt {\n key " + rsaPEM + "\n algorithms RS256\n issuer x\n audience any\n}", "each needs its issuer"},
 		{"introspect {\n client_id x\n}", "endpoint is required"},
+		{"bad_token_limit 0\nbuiltin", "failures must be a positive number"},
+		{"bad_token_limit 10 1 minute\nbuiltin", "bad_token_limit <failures> [<window>]"},
+		{"bad_token_limit 10 0s\nbuiltin", "must be more than 0s"},
+		{"bad_token_ipv6_prefix 129\nbuiltin", "prefix length from 1 to 128"},
 		{"roles_from nobody\nintrospect {\n endpoint http://x\n client_id x\n}", "roles_from must be"},
 	}
 	for _, c := range cases {

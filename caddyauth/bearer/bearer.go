@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/restauth/caddy-restauth/caddyauth"
+	"github.com/restauth/caddy-restauth/caddyauth/throttle"
 )
 
 func init() {
@@ -67,7 +68,21 @@ type Bearer struct {
 	// SHA-256; an entry lives until the token expires). Default 10000; -1
 	// turns it off.
 	CacheSize int `json:"cache_size,omitempty"`
+	// BadTokenLimit bounds the tokens one client address may present that
+	// fail their signature or key check, in BadTokenWindow: beyond it, a
+	// token from that address that is not already known good gets 429
+	// with Retry-After and costs no signature check (a flood of forged
+	// tokens costs little more than a flood of requests without one).
+	// Tokens verified before, expired, revoked or of the wrong audience
+	// do not count. Default 100; -1 turns the limit off.
+	BadTokenLimit int `json:"bad_token_limit,omitempty"`
+	// BadTokenWindow is the limit's window. Default 1m.
+	BadTokenWindow caddy.Duration `json:"bad_token_window,omitempty"`
+	// BadTokenIPv6Prefix is the prefix length by which IPv6 clients are
+	// counted. Default 64.
+	BadTokenIPv6Prefix int `json:"bad_token_ipv6_prefix,omitempty"`
 
+	limits  *throttle.Limits // bad tokens per client address
 	cache   *tokenCache
 	refused *refusedCache       // recent refusals, apart (a flood of forged tokens fills only this)
 	flight  *singleflight.Group // one verification for concurrent requests with one token
@@ -107,6 +122,16 @@ func (b *Bearer) Provision(ctx caddy.Context) error {
 		b.cache, b.refused = newTokenCache(b.CacheSize), new(refusedCache)
 	}
 	b.flight = new(singleflight.Group)
+	if b.BadTokenWindow == 0 {
+		b.BadTokenWindow = caddy.Duration(time.Minute)
+	}
+	if b.BadTokenIPv6Prefix == 0 {
+		b.BadTokenIPv6Prefix = 64
+	}
+	if b.BadTokenLimit == 0 {
+		b.BadTokenLimit = 100
+	}
+	b.limits = throttle.PerAddress("bearer", b.BadTokenLimit, time.Duration(b.BadTokenWindow), b.BadTokenIPv6Prefix)
 	for i, v := range b.JWT {
 		if err := v.provision(ctx, b.logger); err != nil {
 			return fmt.Errorf("bearer: jwt %d: %w", i+1, err)
@@ -122,6 +147,9 @@ func (b *Bearer) Provision(ctx caddy.Context) error {
 
 // Validate checks the settings.
 func (b *Bearer) Validate() error {
+	if b.BadTokenLimit < -1 || b.BadTokenWindow < 0 || b.BadTokenIPv6Prefix < 0 || b.BadTokenIPv6Prefix > 128 {
+		return errors.New("bearer: bad_token_limit must be positive (or -1 for off), its window positive, its IPv6 prefix 1 to 128")
+	}
 	if len(b.JWT) == 0 && b.Introspect == nil && !b.Builtin {
 		return errors.New("bearer: configure jwt, introspect, builtin, or leave the block empty for builtin")
 	}
@@ -201,6 +229,11 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 	if !validToken(tok) {
 		return nil, caddyauth.Deny("cred.malformed")
 	}
+	if b.limits.Active() {
+		if wait := b.limits.Wait("", caddyauth.ClientIP(r)); wait > 0 {
+			return nil, &caddyauth.Denial{Status: http.StatusTooManyRequests, Reason: "bearer.throttled", RetryAfter: wait}
+		}
+	}
 	var e *tokenEntry
 	jwtShaped := strings.Count(tok, ".") == 2
 	var builtin caddyauth.Issuer
@@ -211,11 +244,16 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 	case builtin != nil:
 		gen := builtin.Generation()
 		it, err := once(b.flight, key, func() (*caddyauth.IssuedToken, error) { return builtin.Verify(tok) })
-		if err == nil && !audienceHeld(it.Audience, b.builtinAudiences(builtin)) {
-			err = caddyauth.Deny("bearer.invalid")
-		}
 		if err != nil {
-			b.rememberRefusal(key, err, now)
+			// the service's own tokens always verify and name a subject and
+			// an id: an invalid one was not issued by it
+			d, ok := err.(*caddyauth.Denial)
+			b.refusal(r, key, err, now, ok && d.Reason == "bearer.invalid")
+			return nil, err
+		}
+		if !audienceHeld(it.Audience, b.builtinAudiences(builtin)) {
+			err := caddyauth.Deny("bearer.invalid")
+			b.refusal(r, key, err, now, false)
 			return nil, err
 		}
 		tc := &tokenClaims{user: it.Subject, client: it.Client, scopes: strings.Fields(it.Scope), exp: it.Expires,
@@ -228,7 +266,7 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 		}
 		tc, err := once(b.flight, key, func() (*tokenClaims, error) { return v.verify(tok) })
 		if err != nil {
-			b.rememberRefusal(key, err, now)
+			b.refusal(r, key, err, now, err == denyForged)
 			return nil, err
 		}
 		if b.RolesFrom == "store" {
@@ -288,6 +326,17 @@ func audienceHeld(aud, want []string) bool {
 // not a signature check. It is short, so a key that appears in the JWK set
 // later is not hidden for long.
 const negativeTTL = 5 * time.Second
+
+// refusal remembers a JWT's refusal and, for a forged one (it failed its
+// parse, signature or key check), counts it against the client's address.
+// An expired, revoked or other-audience token was signed by the issuer,
+// and a client may well hold one: it does not count.
+func (b *Bearer) refusal(r *http.Request, key [32]byte, err error, now time.Time, forged bool) {
+	b.rememberRefusal(key, err, now)
+	if forged && b.limits != nil {
+		b.limits.Fail("", caddyauth.ClientIP(r))
+	}
+}
 
 // rememberRefusal caches a JWT's refusal briefly. Errors that are not
 // about the token (no keys yet) are never cached.
@@ -457,6 +506,39 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := caddyauth.SomeArgs(d, &b.Audiences); err != nil {
 				return err
 			}
+		case "bad_token_limit":
+			args := d.RemainingArgs()
+			if len(args) == 1 && args[0] == "off" {
+				b.BadTokenLimit = -1
+				continue
+			}
+			if len(args) < 1 || len(args) > 2 {
+				return d.Err("bad_token_limit: write bad_token_limit <failures> [<window>], e.g. bad_token_limit 100 1m; or bad_token_limit off")
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return d.Errf("bad_token_limit: failures must be a positive number, not %q (e.g. bad_token_limit 100 1m)", args[0])
+			}
+			b.BadTokenLimit = n
+			if len(args) == 2 {
+				w, err := caddyauth.ParseDuration(d, "bad_token_limit", args[1])
+				if err != nil {
+					return err
+				}
+				if w <= 0 {
+					return d.Errf("bad_token_limit: the window %q must be more than 0s", args[1])
+				}
+				b.BadTokenWindow = caddy.Duration(w)
+			}
+		case "bad_token_ipv6_prefix":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(d.Val())
+			if err != nil || n < 1 || n > 128 {
+				return d.Errf("bad_token_ipv6_prefix: a prefix length from 1 to 128, not %q", d.Val())
+			}
+			b.BadTokenIPv6Prefix = n
 		case "introspect":
 			if b.Introspect != nil {
 				return d.Err("introspect given twice")
@@ -467,7 +549,7 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			b.Introspect = in
 		default:
-			return caddyauth.UnknownOption(d, "bearer", []string{"realm", "roles_from", "cache_size", "jwt", "builtin", "audience", "introspect"})
+			return caddyauth.UnknownOption(d, "bearer", []string{"realm", "roles_from", "cache_size", "bad_token_limit", "bad_token_ipv6_prefix", "jwt", "builtin", "audience", "introspect"})
 		}
 	}
 	return nil

@@ -212,6 +212,9 @@ var segment = base64.RawURLEncoding.Strict()
 // value serves every refused token.
 var (
 	denyInvalid = caddyauth.Deny("bearer.invalid")
+	// denyForged is the same answer for a token that failed its parse,
+	// signature or key check, which bearer counts per client address.
+	denyForged  = caddyauth.Deny("bearer.invalid")
 	denyExpired = caddyauth.Deny("bearer.expired")
 )
 
@@ -226,32 +229,32 @@ func (v *JWTValidator) verify(tok string) (*tokenClaims, error) {
 	}
 	head, rest, ok := strings.Cut(tok, ".")
 	if !ok {
-		return nil, denyInvalid
+		return nil, denyForged
 	}
 	payload, sig64, ok := strings.Cut(rest, ".")
 	if !ok || strings.IndexByte(sig64, '.') >= 0 {
-		return nil, denyInvalid
+		return nil, denyForged
 	}
 	hb, err := segment.DecodeString(head)
 	if err != nil {
-		return nil, denyInvalid
+		return nil, denyForged
 	}
 	var header map[string]any
 	if json.Unmarshal(hb, &header) != nil {
-		return nil, denyInvalid
+		return nil, denyForged
 	}
 	alg, _ := header["alg"].(string)
 	method := jwt.GetSigningMethod(alg)
 	if method == nil || !slices.Contains(v.Algorithms, alg) {
-		return nil, denyInvalid
+		return nil, denyForged
 	}
 	if _, ok := header["crit"]; ok {
-		return nil, denyInvalid
+		return nil, denyForged
 	}
 	if len(v.Types) > 0 {
 		typ, _ := header["typ"].(string)
 		if !typeAllowed(typ, v.Types) {
-			return nil, denyInvalid
+			return nil, denyForged
 		}
 	}
 	kid, _ := header["kid"].(string)
@@ -270,7 +273,7 @@ func (v *JWTValidator) verify(tok string) (*tokenClaims, error) {
 	}
 	sig, err := segment.DecodeString(sig64)
 	if err != nil {
-		return nil, denyInvalid
+		return nil, denyForged
 	}
 	signed := tok[:len(head)+1+len(payload)]
 	verified := false
@@ -281,7 +284,7 @@ func (v *JWTValidator) verify(tok string) (*tokenClaims, error) {
 		}
 	}
 	if !verified {
-		return nil, denyInvalid
+		return nil, denyForged
 	}
 	pb, err := segment.DecodeString(payload)
 	if err != nil {

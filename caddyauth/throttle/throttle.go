@@ -196,6 +196,17 @@ func New(pair, addr, name int, window time.Duration, v6bits int) *Limits {
 	return l
 }
 
+// PerAddress makes limits that count failures per client address only,
+// under a kind of their own (a kind's counts are not mixed with another
+// kind's, nor with New's), such as bearer's refused tokens. max 0 or less
+// gives nil.
+func PerAddress(kind string, max int, window time.Duration, v6bits int) *Limits {
+	if max <= 0 {
+		return nil
+	}
+	return &Limits{addrMax: max, v6bits: v6bits, addr: sharedThrottle("addr:"+kind, window)}
+}
+
 // Active is false while no counter holds any failure, which is the usual
 // case, so a good request builds no keys.
 func (l *Limits) Active() bool {
