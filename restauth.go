@@ -15,6 +15,7 @@ import (
 	// the built-in modules
 	_ "github.com/restauth/caddy-restauth/caddyauth/basic"
 	_ "github.com/restauth/caddy-restauth/caddyauth/bearer"
+	_ "github.com/restauth/caddy-restauth/caddyauth/claims"
 	_ "github.com/restauth/caddy-restauth/caddyauth/clientcert"
 	_ "github.com/restauth/caddy-restauth/caddyauth/filestore"
 	_ "github.com/restauth/caddy-restauth/caddyauth/ldapstore"

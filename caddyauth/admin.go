@@ -70,7 +70,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 			return apiError(http.StatusBadRequest, err)
 		}
 		h := hs[len(hs)-1]
-		return writeJSON(w, http.StatusOK, explain(h.store.Load(), h.authNames, q))
+		return writeJSON(w, http.StatusOK, explain(h.store.Load(), h.authNames, h.authorizers, q))
 	case "/rest-auth/reload":
 		if r.Method != http.MethodPost {
 			return apiError(http.StatusMethodNotAllowed, errors.New("use POST"))

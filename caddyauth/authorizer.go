@@ -29,6 +29,16 @@ type Authorizer interface {
 	Authorize(r *http.Request, p *Principal, rule *permissions.Rule) error
 }
 
+// A PrincipalAuthorizer is an Authorizer that decides from the principal
+// alone (its Authorize reads nothing else of the request), such as the
+// claims authorizer. The check API and the CLI run it on the principal
+// they describe; other authorizers are listed there as not evaluated.
+type PrincipalAuthorizer interface {
+	Authorizer
+	// Check answers as Authorize would for any request of this principal.
+	Check(p *Principal) error
+}
+
 // authorizersFor returns the configured authorizers that apply to a rule.
 func (h *Handler) authorizersFor(rule *permissions.Rule) []Authorizer {
 	return pick(h.authorizers, rule.Authorizers)

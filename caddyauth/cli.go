@@ -38,13 +38,21 @@ error. It prints "no findings" when there are none, and exits 1 when it finds an
 error. --handler restricts it to one handler.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			check := &cobra.Command{
-				Use:   "check --config <file> --method <m> --path <p> [--user <u>] [--roles a,b] [--scopes s1,s2] [--auth-method basic|bearer|client_cert] [--handler <name>]",
+				Use:   "check --config <file> --method <m> --path <p> [--user <u>] [--roles a,b] [--scopes s1,s2] [--claims <json>] [--auth-method basic|bearer|client_cert] [--handler <name>]",
 				Short: "What a request would get, and why",
 				RunE: caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
 					q := CheckRequest{
 						Handler: fl.String("handler"), Method: fl.String("method"), Path: fl.String("path"),
 						User: fl.String("user"), AuthMethod: fl.String("auth-method"),
 						Roles: splitList(fl.String("roles")), Scopes: splitList(fl.String("scopes")),
+					}
+					if c := fl.String("claims"); c != "" {
+						if err := json.Unmarshal([]byte(c), &q.Claims); err != nil {
+							return 2, fmt.Errorf("--claims: want a JSON object such as {\"department\":\"sales\"}: %v", err)
+						}
+						if q.AuthMethod == "" {
+							q.AuthMethod = "bearer"
+						}
 					}
 					return runCheck(fl.String("config"), fl.String("adapter"), q, os.Stdout)
 				}),
@@ -67,6 +75,7 @@ error. --handler restricts it to one handler.`,
 			check.Flags().String("user", "", "user name (roles from the users files)")
 			check.Flags().String("roles", "", "comma-separated roles")
 			check.Flags().String("scopes", "", "comma-separated token scopes")
+			check.Flags().String("claims", "", `token claims as a JSON object, e.g. {"department":"sales"} (implies --auth-method bearer)`)
 			check.Flags().String("auth-method", "", "basic, bearer or client_cert (default basic, bearer with scopes)")
 			cmd.AddCommand(check, lint)
 		},
@@ -89,7 +98,10 @@ type offlineHandler struct {
 	h     *Handler
 	store *Snapshot
 	auth  []string
-	err   error
+	// authorizers are the handler's authorizers, provisioned in a context
+	// of their own (for PrincipalAuthorizers, which the check runs)
+	authorizers []Authorizer
+	err         error
 }
 
 // loadOffline adapts a config file and compiles every rest_auth handler in
@@ -122,6 +134,9 @@ func loadOffline(configFile, adapter string) ([]offlineHandler, error) {
 			if h.userStore, oh.err = offlineUserStore(h.UserStoreRaw); oh.err == nil {
 				oh.store, oh.err = h.load()
 			}
+			if oh.err == nil {
+				oh.authorizers, oh.err = offlineAuthorizers(h)
+			}
 		}
 		out = append(out, oh)
 	}
@@ -134,6 +149,29 @@ func offlineUserStore(raw json.RawMessage) (UserStore, error) {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
 	return LoadUserStore(ctx, raw)
+}
+
+// offlineAuthorizers loads a handler's authorizer modules for the offline
+// tools, in a context of their own.
+func offlineAuthorizers(h *Handler) ([]Authorizer, error) {
+	if len(h.AuthorizersRaw) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	mods, err := ctx.LoadModule(h, "AuthorizersRaw")
+	if err != nil {
+		return nil, err
+	}
+	var out []Authorizer
+	for _, m := range mods.([]any) {
+		az, ok := m.(Authorizer)
+		if !ok {
+			return nil, fmt.Errorf("module %T is not an authorizer", m)
+		}
+		out = append(out, az)
+	}
+	return out, nil
 }
 
 // findRestAuth collects every {"handler":"rest_auth",...} object.
@@ -196,7 +234,7 @@ func runCheck(configFile, adapter string, q CheckRequest, w io.Writer) (int, err
 	if pick.err != nil {
 		return 2, pick.err
 	}
-	d := explain(pick.store, pick.auth, q)
+	d := explain(pick.store, pick.auth, pick.authorizers, q)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(d); err != nil {

@@ -19,6 +19,8 @@ type CheckRequest struct {
 	Roles      []string `json:"roles,omitempty"`
 	Scopes     []string `json:"scopes,omitempty"`
 	AuthMethod string   `json:"auth_method,omitempty"` // basic (default), bearer (default with scopes), client_cert, ...
+	// Claims are a token's claims, for claim conditions (bearer only).
+	Claims map[string]any `json:"claims,omitempty"`
 }
 
 // A Decision is the answer and why.
@@ -31,6 +33,9 @@ type Decision struct {
 	Path     string    `json:"path,omitempty"`
 	Rule     *RuleInfo `json:"rule"`
 	Requires *Requires `json:"requires,omitempty"`
+	// NotEvaluated are the rule's authorizers that need the request itself
+	// (a client address, a header): they were not run.
+	NotEvaluated []string `json:"not_evaluated,omitempty"`
 }
 
 // RuleInfo describes a rule and where it was written.
@@ -68,7 +73,7 @@ func ruleInfo(i int, r *permissions.Rule) *RuleInfo {
 
 // explain runs the pipeline's decisions for a described request against a
 // store; authNames are the configured authenticators, in order.
-func explain(s *Snapshot, authNames []string, q CheckRequest) Decision {
+func explain(s *Snapshot, authNames []string, azs []Authorizer, q CheckRequest) Decision {
 	d := func(status int, reason, detail string) Decision {
 		return Decision{Allowed: status == http.StatusOK, Status: status, Reason: reason, Detail: detail}
 	}
@@ -107,7 +112,7 @@ func explain(s *Snapshot, authNames []string, q CheckRequest) Decision {
 	auth := q.AuthMethod
 	if auth == "" {
 		auth = "basic"
-		if len(q.Scopes) > 0 {
+		if len(q.Scopes) > 0 || len(q.Claims) > 0 {
 			auth = "bearer"
 		}
 	}
@@ -118,8 +123,8 @@ func explain(s *Snapshot, authNames []string, q CheckRequest) Decision {
 	if len(rule.Handlers) > 0 && !slices.Contains(rule.Handlers, auth) {
 		return withRule(d(http.StatusUnauthorized, "cred.missing", "the rule does not allow the handler "+auth))
 	}
-	if q.User == "" && len(q.Roles) == 0 && len(q.Scopes) == 0 {
-		return withRule(d(http.StatusUnauthorized, "cred.missing", "no user, roles or scopes given"))
+	if q.User == "" && len(q.Roles) == 0 && len(q.Scopes) == 0 && len(q.Claims) == 0 {
+		return withRule(d(http.StatusUnauthorized, "cred.missing", "no user, roles, scopes or claims given"))
 	}
 	roles := append([]string(nil), q.Roles...)
 	if q.User != "" {
@@ -137,7 +142,28 @@ func explain(s *Snapshot, authNames []string, q CheckRequest) Decision {
 	sub := permissions.Subject{Roles: s.Policy.Roles(roles), Token: auth == "bearer", Scopes: q.Scopes}
 	switch s.Policy.Authorize(i, &sub) {
 	case permissions.Granted:
-		return withRule(d(http.StatusOK, "authz.granted", "granted"))
+		p := &Principal{User: q.User, AuthMethod: auth, Roles: roles, Scopes: q.Scopes, Token: auth == "bearer"}
+		if p.Token {
+			p.Claims = q.Claims
+		}
+		var skipped []string
+		for _, az := range pick(azs, rule.Authorizers) {
+			pa, ok := az.(PrincipalAuthorizer)
+			if !ok {
+				skipped = append(skipped, az.Name())
+				continue
+			}
+			if err := pa.Check(p); err != nil {
+				reason := "authz." + az.Name()
+				if den, ok := err.(*Denial); ok && den.Reason != "" {
+					reason = den.Reason
+				}
+				return withRule(d(http.StatusForbidden, reason, "the authorizer "+az.Name()+" refused: "+reason))
+			}
+		}
+		out := withRule(d(http.StatusOK, "authz.granted", "granted"))
+		out.NotEvaluated = skipped
+		return out
 	case permissions.MissingScope:
 		return withRule(d(http.StatusForbidden, "authz.denied", "a required scope is missing"))
 	default:

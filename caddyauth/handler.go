@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -94,6 +95,7 @@ type Handler struct {
 	authJSON        []json.RawMessage // the configs, kept for the admin listing
 	authorizerJSON  []json.RawMessage
 	stripFields     []string // request fields an authenticator reads that must not go upstream
+	removers        []CredentialRemover
 	reloadMu        *sync.Mutex
 	metrics         *handlerMetrics
 	denials         *denialLog
@@ -144,6 +146,16 @@ type HeaderStripper interface {
 	StripHeaders() []string
 }
 
+// A CredentialRemover takes its credential out of a request before the
+// request goes on (a token in a cookie or a query parameter), beyond the
+// header fields a HeaderStripper names; like those, on every request the
+// handler passes on. RemovesCredentials is asked once, when the handler is
+// provisioned: false means there is nothing to remove.
+type CredentialRemover interface {
+	RemovesCredentials() bool
+	RemoveCredentials(r *http.Request)
+}
+
 // Provision loads the authenticators and the files and compiles the policy.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
@@ -170,6 +182,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.authNames = append(h.authNames, a.Name())
 		if hs, ok := a.(HeaderStripper); ok {
 			h.stripFields = append(h.stripFields, hs.StripHeaders()...)
+		}
+		if cr, ok := a.(CredentialRemover); ok && cr.RemovesCredentials() {
+			h.removers = append(h.removers, cr)
 		}
 	}
 	if len(h.AuthorizersRaw) > 0 {

@@ -32,6 +32,11 @@ type Principal struct {
 	// client id, and its roles are its own, never those of a user with
 	// the same name.
 	Client bool
+	// Claims are a bearer token's verified claims: a JWT's payload, an
+	// introspection answer, or the built-in token service's claims (iss,
+	// sub, aud, exp, jti, client_id, scope, sid). Nil for other methods.
+	// Shared between requests: read-only.
+	Claims map[string]any
 
 	roles permissions.RoleSet // set by the store for known users
 	known bool                // roles was computed for the current store

@@ -108,6 +108,9 @@ func (h *Handler) pass(w http.ResponseWriter, r *http.Request, next caddyhttp.Ha
 	for _, f := range h.stripFields {
 		stripField(r.Header, f)
 	}
+	for _, cr := range h.removers {
+		cr.RemoveCredentials(r)
+	}
 	return next.ServeHTTP(w, r)
 }
 
@@ -373,6 +376,8 @@ var descriptions = map[string]string{
 	"bearer.inactive":       "The access token is not active.",
 	"bearer.refresh_token":  "A refresh token is not an access token.",
 	"bearer.revoked":        "The access token has been revoked.",
+	"bearer.ambiguous":      "The request carries an access token in more than one place.",
+	"bearer.csrf":           "A cookie token needs a same-origin request for this method.",
 	"bearer.throttled":      "Too many invalid access tokens from this address; try again later.",
 	"authz.denied":          "The caller lacks a permission or scope this resource requires.",
 	"auth.unavailable":      "Authentication could not be completed; try again later.",

@@ -25,6 +25,7 @@ import (
 
 	"github.com/restauth/caddy-restauth/caddyauth"
 	"github.com/restauth/caddy-restauth/caddyauth/throttle"
+	"github.com/restauth/caddy-restauth/permissions"
 )
 
 func init() {
@@ -68,6 +69,17 @@ type Bearer struct {
 	// SHA-256; an entry lives until the token expires). Default 10000; -1
 	// turns it off.
 	CacheSize int `json:"cache_size,omitempty"`
+	// TokenFrom lists the places a token is looked for, tried in order:
+	// the Authorization header, another header, a cookie, a query
+	// parameter. Default: the Authorization header alone. A token found in
+	// more than one place is refused (400). Tokens from other headers,
+	// cookies and query parameters are removed before the request goes on.
+	TokenFrom []TokenSource `json:"token_from,omitempty"`
+	// CSRFHeader names a header field whose presence shows that a request
+	// with a cookie token and an unsafe method (not GET, HEAD or OPTIONS)
+	// comes from the site's own pages. Without it (or a Sec-Fetch-Site of
+	// same-origin or none) such a request gets 403.
+	CSRFHeader string `json:"csrf_header,omitempty"`
 	// BadTokenLimit bounds the tokens one client address may present that
 	// fail their signature or key check, in BadTokenWindow: beyond it, a
 	// token from that address that is not already known good gets 429
@@ -147,6 +159,20 @@ func (b *Bearer) Provision(ctx caddy.Context) error {
 
 // Validate checks the settings.
 func (b *Bearer) Validate() error {
+	for _, s := range b.TokenFrom {
+		switch s.From {
+		case "authorization", "query":
+		case "header", "cookie":
+			if s.Name == "" {
+				return fmt.Errorf("bearer: token_from %s needs a name", s.From)
+			}
+			if s.From == "header" && strings.EqualFold(s.Name, "Authorization") {
+				return errors.New("bearer: token_from header Authorization: write token_from authorization")
+			}
+		default:
+			return fmt.Errorf("bearer: token_from %q: want authorization, header, cookie or query", s.From)
+		}
+	}
 	if b.BadTokenLimit < -1 || b.BadTokenWindow < 0 || b.BadTokenIPv6Prefix < 0 || b.BadTokenIPv6Prefix > 128 {
 		return errors.New("bearer: bad_token_limit must be positive (or -1 for off), its window positive, its IPv6 prefix 1 to 128")
 	}
@@ -187,8 +213,12 @@ func (*Bearer) Name() string { return "bearer" }
 // WSO2Name returns "OAuthAuthentication".
 func (*Bearer) WSO2Name() string { return "OAuthAuthentication" }
 
-// Present reports whether the Authorization header uses the Bearer scheme.
-func (*Bearer) Present(r *http.Request) bool {
+// Present reports whether the Authorization header uses the Bearer scheme,
+// or, with token_from, whether any of its places holds something.
+func (b *Bearer) Present(r *http.Request) bool {
+	if len(b.TokenFrom) > 0 {
+		return b.present(r)
+	}
 	return caddyauth.HasScheme(caddyauth.Authorization(r), "bearer")
 }
 
@@ -204,9 +234,21 @@ func (b *Bearer) Challenge(err error) string {
 
 // Authenticate checks the token.
 func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyauth.Principal, error) {
-	tok, ok := bearerField(caddyauth.Authorization(r))
-	if !ok {
-		return nil, caddyauth.Deny("cred.malformed")
+	var tok string
+	if len(b.TokenFrom) == 0 {
+		var ok bool
+		if tok, ok = bearerField(caddyauth.Authorization(r)); !ok {
+			return nil, caddyauth.Deny("cred.malformed")
+		}
+	} else {
+		f, d := b.locate(r)
+		if d != nil {
+			return nil, d
+		}
+		if f.cookie && !safeMethod(r.Method) && !b.csrfOK(r) {
+			return nil, &caddyauth.Denial{Status: http.StatusForbidden, Reason: "bearer.csrf"}
+		}
+		tok = f.tok
 	}
 	now := time.Now()
 	key := tokenKey(tok)
@@ -257,7 +299,7 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 			return nil, err
 		}
 		tc := &tokenClaims{user: it.Subject, client: it.Client, scopes: strings.Fields(it.Scope), exp: it.Expires,
-			issuer: builtin, jti: it.ID, sid: it.Family, src: builtin, gen: gen}
+			issuer: builtin, jti: it.ID, sid: it.Family, src: builtin, gen: gen, all: issuedClaims(it, peekIssuer(tok))}
 		e = &tokenEntry{claims: tc, expires: tc.exp}
 	case len(b.JWT) > 0 && jwtShaped:
 		v := b.validatorFor(tok)
@@ -287,6 +329,28 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 	}
 	b.cache.put(key, e)
 	return b.principal(e, s)
+}
+
+// issuedClaims are a built-in token's claims, as its JWT holds them.
+func issuedClaims(it *caddyauth.IssuedToken, iss string) map[string]any {
+	aud := make([]any, len(it.Audience))
+	for i, a := range it.Audience {
+		aud[i] = a
+	}
+	c := map[string]any{"sub": it.Subject, "aud": aud, "exp": float64(it.Expires.Unix()), "jti": it.ID}
+	if it.ClientID != "" {
+		c["client_id"] = it.ClientID
+	}
+	if it.Scope != "" {
+		c["scope"] = it.Scope
+	}
+	if it.Family != "" {
+		c["sid"] = it.Family
+	}
+	if iss != "" {
+		c["iss"] = iss
+	}
+	return c
 }
 
 // once runs a token's verification once for all the requests that carry
@@ -389,7 +453,7 @@ func (b *Bearer) principal(e *tokenEntry, s *caddyauth.Snapshot) (*caddyauth.Pri
 			roles = append(slices.Clone(roles), extra...)
 		}
 	}
-	p := s.NewPrincipal(caddyauth.Principal{User: tc.user, AuthMethod: "bearer", Roles: roles, Scopes: tc.scopes, Token: true, Client: tc.client})
+	p := s.NewPrincipal(caddyauth.Principal{User: tc.user, AuthMethod: "bearer", Roles: roles, Scopes: tc.scopes, Token: true, Client: tc.client, Claims: tc.all})
 	e.derived.Put(s, "bearer", p)
 	return p, nil
 }
@@ -506,6 +570,34 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := caddyauth.SomeArgs(d, &b.Audiences); err != nil {
 				return err
 			}
+		case "token_from":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Err("token_from: write token_from authorization | header <name> [<scheme>] | cookie <name> | query [<name>]")
+			}
+			s := TokenSource{From: args[0]}
+			switch {
+			case args[0] == "authorization" && len(args) == 1:
+			case args[0] == "header" && (len(args) == 2 || len(args) == 3):
+				s.Name = args[1]
+				if len(args) == 3 {
+					s.Scheme = args[2]
+				}
+			case args[0] == "cookie" && len(args) == 2:
+				s.Name = args[1]
+			case args[0] == "query" && len(args) <= 2:
+				if len(args) == 2 {
+					s.Name = args[1]
+				}
+			default:
+				return d.Errf("token_from %s: write token_from authorization | header <name> [<scheme>] | cookie <name> | query [<name>]%s",
+					strings.Join(args, " "), permissions.DidYouMean(args[0], []string{"authorization", "header", "cookie", "query"}))
+			}
+			b.TokenFrom = append(b.TokenFrom, s)
+		case "csrf_header":
+			if err := caddyauth.OneArg(d, &b.CSRFHeader); err != nil {
+				return err
+			}
 		case "bad_token_limit":
 			args := d.RemainingArgs()
 			if len(args) == 1 && args[0] == "off" {
@@ -549,7 +641,7 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			b.Introspect = in
 		default:
-			return caddyauth.UnknownOption(d, "bearer", []string{"realm", "roles_from", "cache_size", "bad_token_limit", "bad_token_ipv6_prefix", "jwt", "builtin", "audience", "introspect"})
+			return caddyauth.UnknownOption(d, "bearer", []string{"realm", "roles_from", "cache_size", "token_from", "csrf_header", "bad_token_limit", "bad_token_ipv6_prefix", "jwt", "builtin", "audience", "introspect"})
 		}
 	}
 	return nil
@@ -665,9 +757,11 @@ func parseIntrospect(d *caddyfile.Dispenser) (*Introspector, error) {
 
 // Interface guards
 var (
-	_ caddyauth.Authenticator = (*Bearer)(nil)
-	_ caddy.Provisioner       = (*Bearer)(nil)
-	_ caddy.Validator         = (*Bearer)(nil)
-	_ caddy.CleanerUpper      = (*Bearer)(nil)
-	_ caddyfile.Unmarshaler   = (*Bearer)(nil)
+	_ caddyauth.Authenticator     = (*Bearer)(nil)
+	_ caddyauth.HeaderStripper    = (*Bearer)(nil)
+	_ caddyauth.CredentialRemover = (*Bearer)(nil)
+	_ caddy.Provisioner           = (*Bearer)(nil)
+	_ caddy.Validator             = (*Bearer)(nil)
+	_ caddy.CleanerUpper          = (*Bearer)(nil)
+	_ caddyfile.Unmarshaler       = (*Bearer)(nil)
 )

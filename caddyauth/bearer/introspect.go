@@ -193,6 +193,10 @@ func (in *Introspector) call(tok string) (*tokenEntry, error) {
 	// client's own: it never takes a same-named user's roles
 	client := ans.Username == "" && ans.ClientID != "" && ans.ClientID == ans.Sub
 	tc := &tokenClaims{user: user, client: client, scopes: strings.Fields(ans.Scope)}
+	var all map[string]any
+	if json.Unmarshal(body, &all) == nil {
+		tc.all = all // every member of the answer, for claim conditions
+	}
 	expires := now.Add(time.Duration(in.CacheTTL))
 	if len(ans.Exp) > 0 && string(ans.Exp) != "null" {
 		var exp float64

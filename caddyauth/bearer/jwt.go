@@ -373,7 +373,7 @@ func (v *JWTValidator) claims(c jwt.MapClaims) (*tokenClaims, error) {
 	if err != nil || exp == nil {
 		return nil, caddyauth.Deny("bearer.invalid")
 	}
-	tc := &tokenClaims{user: user, exp: exp.Time, client: clientClaims(c, user)}
+	tc := &tokenClaims{user: user, exp: exp.Time, client: clientClaims(c, user), all: c}
 	tc.roles = stringsClaim(lookupClaim(c, v.RolesClaim), v.RolesDelimiter)
 	if s, ok := c["scope"].(string); ok {
 		tc.scopes = strings.Fields(s)

@@ -16,7 +16,8 @@ type tokenClaims struct {
 	client bool     // a client's own token (client credentials): user is its client id
 	roles  []string // from the token's roles claim
 	scopes []string
-	exp    time.Time // zero: no expiry known (introspection without exp)
+	exp    time.Time      // zero: no expiry known (introspection without exp)
+	all    map[string]any // every claim, for the principal (claim conditions)
 
 	// the keys that verified the token, and their generation then: when
 	// they change (a key removed from a JWK set), the token is verified

@@ -68,11 +68,12 @@ func Main(m *testing.M) {
 // Upstream is a real HTTP server behind Caddy that counts what reaches it
 // and remembers the last request's headers and path.
 type Upstream struct {
-	srv  *httptest.Server
-	Hits atomic.Int64
-	mu   sync.Mutex
-	last http.Header
-	path string
+	srv   *httptest.Server
+	Hits  atomic.Int64
+	mu    sync.Mutex
+	last  http.Header
+	path  string
+	query string
 }
 
 // NewUpstream starts an upstream for the test.
@@ -83,6 +84,7 @@ func NewUpstream(t testing.TB) *Upstream {
 		u.mu.Lock()
 		u.last = r.Header.Clone()
 		u.path = r.URL.EscapedPath()
+		u.query = r.URL.RawQuery
 		u.mu.Unlock()
 		io.WriteString(w, "upstream")
 	}))
@@ -92,6 +94,13 @@ func NewUpstream(t testing.TB) *Upstream {
 
 // Addr is the upstream's host:port.
 func (u *Upstream) Addr() string { return strings.TrimPrefix(u.srv.URL, "http://") }
+
+// LastQuery is the raw query of the last request that reached the upstream.
+func (u *Upstream) LastQuery() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.query
+}
 
 // Last returns the headers and escaped path of the last request that
 // reached the upstream.
