@@ -599,27 +599,12 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "bad_token_limit":
-			args := d.RemainingArgs()
-			if len(args) == 1 && args[0] == "off" {
-				b.BadTokenLimit = -1
-				continue
-			}
-			if len(args) < 1 || len(args) > 2 {
-				return d.Err("bad_token_limit: write bad_token_limit <failures> [<window>], e.g. bad_token_limit 100 1m; or bad_token_limit off")
-			}
-			n, err := strconv.Atoi(args[0])
-			if err != nil || n < 1 {
-				return d.Errf("bad_token_limit: failures must be a positive number, not %q (e.g. bad_token_limit 100 1m)", args[0])
+			n, w, err := throttle.ParseLimit(d, "bad_token_limit", "100 1m")
+			if err != nil {
+				return err
 			}
 			b.BadTokenLimit = n
-			if len(args) == 2 {
-				w, err := caddyauth.ParseDuration(d, "bad_token_limit", args[1])
-				if err != nil {
-					return err
-				}
-				if w <= 0 {
-					return d.Errf("bad_token_limit: the window %q must be more than 0s", args[1])
-				}
+			if w > 0 {
 				b.BadTokenWindow = caddy.Duration(w)
 			}
 		case "bad_token_ipv6_prefix":

@@ -820,28 +820,13 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "algorithm":
 			err = caddyauth.OneArg(d, &t.Algorithm)
 		case "throttle":
-			args := d.RemainingArgs()
-			switch {
-			case len(args) == 1 && args[0] == "off":
-				t.ThrottleFailures = -1
-			case len(args) == 1 || len(args) == 2:
-				n, perr := strconv.Atoi(args[0])
-				if perr != nil || n < 1 {
-					return d.Errf("throttle: a positive number of failures or off, not %q", args[0])
-				}
-				t.ThrottleFailures = n
-				if len(args) == 2 {
-					w, perr := caddyauth.ParseDuration(d, "throttle", args[1])
-					if perr != nil {
-						return perr
-					}
-					if w <= 0 {
-						return d.Errf("throttle: the window %q must be more than 0s", args[1])
-					}
-					t.ThrottleWindow = caddy.Duration(w)
-				}
-			default:
-				return d.Err("throttle: write throttle <failures> [<window>], e.g. throttle 10 1m; or throttle off")
+			n, w, perr := throttle.ParseLimit(d, "throttle", "10 1m")
+			if perr != nil {
+				return perr
+			}
+			t.ThrottleFailures = n
+			if w > 0 {
+				t.ThrottleWindow = caddy.Duration(w)
 			}
 		case "throttle_address", "throttle_user":
 			var v string
