@@ -134,3 +134,46 @@ func TestCLILintMistakes(t *testing.T) {
 		}
 	}
 }
+
+// TestCLICheckClaims: the offline check runs a claims authorizer on the
+// claims it is given, and lists an authorizer that needs the request as
+// not evaluated.
+func TestCLICheckClaims(t *testing.T) {
+	cfg := cliFixture(t, `
+		bearer {
+			jwt {
+				audience api
+				secret 0123456789abcdef0123456789abcdef-cli
+				algorithms HS256
+			}
+		}
+		basic
+		authorizer claims {
+			name sales
+			claim department equals sales
+		}
+		resource /reports/* {
+			secured true
+			authorizers sales
+		}`)
+	cases := []struct {
+		q      caddyauth.CheckRequest
+		code   int
+		reason string
+	}{
+		{caddyauth.CheckRequest{Path: "/reports/q3", User: "alice", Claims: map[string]any{"department": "sales"}}, 0, "authz.granted"},
+		{caddyauth.CheckRequest{Path: "/reports/q3", User: "alice", Claims: map[string]any{"department": "hr"}}, 1, "claims.equals:department"},
+		{caddyauth.CheckRequest{Path: "/reports/q3", User: "alice"}, 1, "claims.no_token:department"},
+	}
+	for _, c := range cases {
+		var out bytes.Buffer
+		code, _ := caddyauth.RunCheck(cfg, "", c.q, &out)
+		var d caddyauth.Decision
+		if err := json.Unmarshal(out.Bytes(), &d); err != nil {
+			t.Fatalf("%+v: %v\n%s", c.q, err, out.String())
+		}
+		if code != c.code || d.Reason != c.reason {
+			t.Errorf("%+v: exit %d, %s", c.q, code, out.String())
+		}
+	}
+}

@@ -161,7 +161,7 @@ func (b *Bearer) Provision(ctx caddy.Context) error {
 func (b *Bearer) Validate() error {
 	for _, s := range b.TokenFrom {
 		switch s.From {
-		case "authorization", "query":
+		case "authorization", "query", "form":
 		case "header", "cookie":
 			if s.Name == "" {
 				return fmt.Errorf("bearer: token_from %s needs a name", s.From)
@@ -170,7 +170,7 @@ func (b *Bearer) Validate() error {
 				return errors.New("bearer: token_from header Authorization: write token_from authorization")
 			}
 		default:
-			return fmt.Errorf("bearer: token_from %q: want authorization, header, cookie or query", s.From)
+			return fmt.Errorf("bearer: token_from %q: want authorization, header, cookie, form or query", s.From)
 		}
 	}
 	if b.BadTokenLimit < -1 || b.BadTokenWindow < 0 || b.BadTokenIPv6Prefix < 0 || b.BadTokenIPv6Prefix > 128 {
@@ -573,7 +573,7 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "token_from":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
-				return d.Err("token_from: write token_from authorization | header <name> [<scheme>] | cookie <name> | query [<name>]")
+				return d.Err("token_from: write token_from authorization | header <name> [<scheme>] | cookie <name> | form | query [<name>]")
 			}
 			s := TokenSource{From: args[0]}
 			switch {
@@ -585,13 +585,14 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			case args[0] == "cookie" && len(args) == 2:
 				s.Name = args[1]
+			case args[0] == "form" && len(args) == 1:
 			case args[0] == "query" && len(args) <= 2:
 				if len(args) == 2 {
 					s.Name = args[1]
 				}
 			default:
-				return d.Errf("token_from %s: write token_from authorization | header <name> [<scheme>] | cookie <name> | query [<name>]%s",
-					strings.Join(args, " "), permissions.DidYouMean(args[0], []string{"authorization", "header", "cookie", "query"}))
+				return d.Errf("token_from %s: write token_from authorization | header <name> [<scheme>] | cookie <name> | form | query [<name>]%s",
+					strings.Join(args, " "), permissions.DidYouMean(args[0], []string{"authorization", "header", "cookie", "form", "query"}))
 			}
 			b.TokenFrom = append(b.TokenFrom, s)
 		case "csrf_header":

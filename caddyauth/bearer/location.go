@@ -1,8 +1,12 @@
 package bearer
 
 import (
+	"bytes"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/restauth/caddy-restauth/caddyauth"
@@ -11,8 +15,10 @@ import (
 // TokenSource is a place where bearer looks for a token.
 type TokenSource struct {
 	// From is authorization (the Authorization header's Bearer scheme),
-	// header (another header field), cookie, or query (a query parameter,
-	// RFC 6750 section 2.3; it ends up in access logs and browser history,
+	// header (another header field), cookie, form (the access_token
+	// parameter of a form-encoded body, RFC 6750 section 2.2; a body of at
+	// most 64 KiB, not for GET or HEAD), or query (a query parameter, RFC
+	// 6750 section 2.3; it ends up in access logs and browser history,
 	// which is why the RFC discourages it: use it only when nothing else
 	// works).
 	From string `json:"from"`
@@ -57,8 +63,20 @@ func (b *Bearer) locate(r *http.Request) (found, *caddyauth.Denial) {
 				vals = append(vals, v)
 			}
 		case "cookie":
-			for _, c := range r.CookiesNamed(s.Name) {
-				vals = append(vals, c.Value)
+			for _, line := range r.Header["Cookie"] {
+				for line != "" {
+					var part string
+					part, line, _ = strings.Cut(line, ";")
+					// as Go's own cookie reader: trim the pair, then the name
+					k, v, _ := strings.Cut(strings.Trim(part, ows), "=")
+					if strings.Trim(k, ows) == s.Name {
+						if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+							v = v[1 : len(v)-1]
+						}
+						n++
+						out = found{tok: v, cookie: true}
+					}
+				}
 			}
 		case "query":
 			if r.URL.RawQuery != "" {
@@ -67,6 +85,14 @@ func (b *Bearer) locate(r *http.Request) (found, *caddyauth.Denial) {
 					return out, caddyauth.Deny("cred.malformed")
 				}
 				vals = q[s.queryName()]
+			}
+		case "form":
+			if body, ok := formBody(r); ok {
+				q, err := url.ParseQuery(string(body))
+				if err != nil {
+					return out, caddyauth.Deny("cred.malformed")
+				}
+				vals = q["access_token"]
 			}
 		}
 		for _, v := range vals {
@@ -104,12 +130,20 @@ func (b *Bearer) present(r *http.Request) bool {
 				return true
 			}
 		case "cookie":
-			if len(r.CookiesNamed(s.Name)) > 0 {
-				return true
+			for _, line := range r.Header["Cookie"] {
+				if strings.Contains(line, s.Name) {
+					return true
+				}
 			}
 		case "query":
 			if r.URL.RawQuery != "" && strings.Contains(r.URL.RawQuery, s.queryName()) {
 				if q, err := url.ParseQuery(r.URL.RawQuery); err != nil || q.Has(s.queryName()) {
+					return true
+				}
+			}
+		case "form":
+			if body, ok := formBody(r); ok && bytes.Contains(body, []byte("access_token")) {
+				if q, err := url.ParseQuery(string(body)); err != nil || q.Has("access_token") {
 					return true
 				}
 			}
@@ -148,10 +182,11 @@ func (b *Bearer) StripHeaders() []string {
 	return out
 }
 
-// RemovesCredentials is true when tokens come from cookies or the query.
+// RemovesCredentials is true when tokens come from cookies, the query or
+// the form body.
 func (b *Bearer) RemovesCredentials() bool {
 	for _, s := range b.TokenFrom {
-		if s.From == "cookie" || s.From == "query" {
+		if s.From == "cookie" || s.From == "query" || s.From == "form" {
 			return true
 		}
 	}
@@ -168,22 +203,104 @@ func (b *Bearer) RemoveCredentials(r *http.Request) {
 			removeCookie(r, s.Name)
 		case "query":
 			removeQuery(r, s.queryName())
+		case "form":
+			removeFormToken(r)
 		}
 	}
 }
 
+// maxFormBody is the largest body looked at for a form token; a larger
+// one goes on untouched and holds no token for bearer.
+const maxFormBody = 64 << 10
+
+// formBuffered marks a body formBody has read: the bytes, kept for the
+// next look and for the upstream.
+type formBuffered struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (formBuffered) Close() error { return nil }
+
+// formBody returns a form-encoded request body (RFC 6750 section 2.2: a
+// single-part application/x-www-form-urlencoded body, not with GET or
+// HEAD), read once and put back for whoever reads it next. A body over
+// maxFormBody, or of another type, gives false and is left as it was.
+func formBody(r *http.Request) ([]byte, bool) {
+	if r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return nil, false
+	}
+	if fb, ok := r.Body.(formBuffered); ok {
+		return fb.data, true
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" || r.ContentLength > maxFormBody {
+		return nil, false
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxFormBody+1))
+	if err != nil || len(data) > maxFormBody {
+		// too long (or broken): the upstream gets what was read and the rest
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(data), r.Body), r.Body}
+		return nil, false
+	}
+	_ = r.Body.Close()
+	r.Body = formBuffered{bytes.NewReader(data), data}
+	return data, true
+}
+
+// removeFormToken takes access_token out of a form body (read now if no
+// one has), keeping the other pairs as they were written.
+func removeFormToken(r *http.Request) {
+	if _, ok := formBody(r); !ok {
+		return
+	}
+	fb := r.Body.(formBuffered)
+	pairs := strings.Split(string(fb.data), "&")
+	kept := pairs[:0]
+	for _, p := range pairs {
+		k, _, _ := strings.Cut(p, "=")
+		if uk, err := url.QueryUnescape(k); err == nil && uk == "access_token" || k == "access_token" {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	data := []byte(strings.Join(kept, "&"))
+	r.Body = formBuffered{bytes.NewReader(data), data}
+	r.ContentLength = int64(len(data))
+	r.Header.Set("Content-Length", strconv.Itoa(len(data)))
+}
+
+// ows is the white space trimmed around cookie pairs and names.
+const ows = " \t\r\n"
+
 // removeCookie rewrites the Cookie fields without the named cookie.
 func removeCookie(r *http.Request, name string) {
-	lines := r.Header.Values("Cookie")
+	lines := r.Header["Cookie"]
 	if len(lines) == 0 {
 		return
+	}
+	if len(lines) == 1 {
+		// the common cases without building anything: the cookie is the
+		// only one, or not there at all
+		k, _, _ := strings.Cut(strings.Trim(lines[0], ows), "=")
+		if strings.Trim(k, ows) == name && !strings.Contains(lines[0], ";") {
+			delete(r.Header, "Cookie")
+			return
+		}
+		if !strings.Contains(lines[0], name) {
+			return
+		}
 	}
 	var kept []string
 	for _, line := range lines {
 		for _, part := range strings.Split(line, ";") {
-			k, _, _ := strings.Cut(strings.TrimSpace(part), "=")
-			if k != name && strings.TrimSpace(part) != "" {
-				kept = append(kept, strings.TrimSpace(part))
+			part = strings.Trim(part, ows)
+			k, _, _ := strings.Cut(part, "=")
+			if strings.Trim(k, ows) != name && part != "" {
+				kept = append(kept, part)
 			}
 		}
 	}

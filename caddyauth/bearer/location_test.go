@@ -2,6 +2,7 @@ package bearer_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -26,6 +27,7 @@ func TestTokenLocations(t *testing.T) {
 			token_from header X-Access-Token Bearer
 			token_from cookie at
 			token_from query access_token
+			token_from form
 			csrf_header X-CSRF
 			jwt {
 				issuer %s
@@ -64,6 +66,41 @@ func TestTokenLocations(t *testing.T) {
 	h.Expect("POST with a cookie token, same origin", 200, true, h.Status("POST", me, "Cookie", "at="+tok, "Sec-Fetch-Site", "same-origin"))
 	h.Expect("POST with a cookie token and the CSRF header", 200, true, h.Status("POST", me, "Cookie", "at="+tok, "X-CSRF", "1"))
 	h.Expect("POST with the Authorization header needs no CSRF defence", 200, true, h.Status("POST", me, A, testkit.Bearer(tok), "Sec-Fetch-Site", "cross-site"))
+	post := func(method, ctype, body string, headers ...string) func() int {
+		return func() int {
+			req, _ := http.NewRequest(method, "http://127.0.0.1:9080"+me, strings.NewReader(body))
+			req.Header.Set("Content-Type", ctype)
+			for i := 0; i+1 < len(headers); i += 2 {
+				req.Header.Set(headers[i], headers[i+1])
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+	}
+	form := "application/x-www-form-urlencoded"
+	h.Expect("a form body", 200, true, post("POST", form, "a=1&access_token="+tok+"&b=%20x"))
+	if b := h.Up.LastBody(); b != "a=1&b=%20x" {
+		t.Errorf("the upstream saw the body %q, want a=1&b=%%20x", b)
+	}
+	h.Expect("a form body with its charset", 200, true, post("POST", form+"; charset=utf-8", "access_token="+tok))
+	h.Expect("a form body and the Authorization header", 400, false, post("POST", form, "access_token="+tok, A, testkit.Bearer(tok)))
+	h.Expect("GET with a form body is not looked at", 401, false, post("GET", form, "access_token="+tok))
+	h.Expect("a JSON body is not looked at", 401, false, post("POST", "application/json", `{"access_token":"`+tok+`"}`))
+	big := "access_token=" + tok + "&pad=" + strings.Repeat("x", 70<<10)
+	h.Expect("a form body over 64 KiB is not looked at", 401, false, post("POST", form, big))
+	h.Expect("a large form body with the token in the header", 200, true, post("POST", form, "pad="+strings.Repeat("y", 70<<10), A, testkit.Bearer(tok)))
+	if b := h.Up.LastBody(); len(b) != 4+70<<10 {
+		t.Errorf("the upstream saw %d bytes of a %d-byte body", len(b), 4+70<<10)
+	}
+	h.Expect("a body without a token goes on whole", 200, true, post("POST", form, "q=1", A, testkit.Bearer(tok)))
+	if b := h.Up.LastBody(); b != "q=1" {
+		t.Errorf("the upstream saw the body %q, want q=1", b)
+	}
+
 	resp, body := h.Do("POST", me, "Cookie", "at="+tok, "Sec-Fetch-Site", "cross-site")
 	if resp.StatusCode != 403 || !strings.Contains(body, "same-origin") || strings.Contains(body, tok) {
 		t.Errorf("CSRF refusal: %d %s", resp.StatusCode, body)

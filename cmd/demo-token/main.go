@@ -12,6 +12,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -29,6 +30,7 @@ func main() {
 	iss := flag.String("iss", "restauth-demo", "issuer")
 	aud := flag.String("aud", "demo-api", "audience")
 	ttl := flag.Duration("ttl", time.Hour, "lifetime")
+	extra := flag.String("claims", "", `more claims, a JSON object such as {"department":"sales"}`)
 	flag.Parse()
 
 	pemData, err := os.ReadFile(*keyFile)
@@ -62,6 +64,15 @@ func main() {
 	}
 	if *roles != "" {
 		claims["roles"] = strings.Split(*roles, ",")
+	}
+	if *extra != "" {
+		var more map[string]any
+		if err := json.Unmarshal([]byte(*extra), &more); err != nil {
+			fail(fmt.Errorf("-claims: %w", err))
+		}
+		for k, v := range more {
+			claims[k] = v
+		}
 	}
 	tok := jwt.NewWithClaims(method, claims)
 	tok.Header["typ"] = "at+jwt"

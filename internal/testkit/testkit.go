@@ -74,6 +74,7 @@ type Upstream struct {
 	last  http.Header
 	path  string
 	query string
+	body  string
 }
 
 // NewUpstream starts an upstream for the test.
@@ -85,6 +86,8 @@ func NewUpstream(t testing.TB) *Upstream {
 		u.last = r.Header.Clone()
 		u.path = r.URL.EscapedPath()
 		u.query = r.URL.RawQuery
+		b, _ := io.ReadAll(r.Body)
+		u.body = string(b)
 		u.mu.Unlock()
 		io.WriteString(w, "upstream")
 	}))
@@ -94,6 +97,13 @@ func NewUpstream(t testing.TB) *Upstream {
 
 // Addr is the upstream's host:port.
 func (u *Upstream) Addr() string { return strings.TrimPrefix(u.srv.URL, "http://") }
+
+// LastBody is the body of the last request that reached the upstream.
+func (u *Upstream) LastBody() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.body
+}
 
 // LastQuery is the raw query of the last request that reached the upstream.
 func (u *Upstream) LastQuery() string {
