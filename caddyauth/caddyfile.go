@@ -164,6 +164,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.UserStoreRaw = raw
+		case "super_tenant":
+			if err := OneArg(d, &h.SuperTenant); err != nil {
+				return err
+			}
+		case "tenant":
+			t, err := parseTenant(d)
+			if err != nil {
+				return err
+			}
+			h.Tenants = append(h.Tenants, t)
 		case "secondary_store":
 			sec, err := SecondaryStoreArg(d)
 			if err != nil {
@@ -251,8 +261,11 @@ func parseResource(d *caddyfile.Dispenser) (RuleConfig, error) {
 				return rc, d.ArgErr()
 			}
 			rc.Authorizers = append(rc.Authorizers, names...)
+		case "cross_tenant":
+			rc.CrossTenant = true
+			rc.CrossTenantAllowed = append(rc.CrossTenantAllowed, d.RemainingArgs()...)
 		default:
-			return rc, UnknownOption(d, "resource", []string{"secured", "permissions", "scopes", "auth_handlers", "authorizers"})
+			return rc, UnknownOption(d, "resource", []string{"secured", "permissions", "scopes", "auth_handlers", "authorizers", "cross_tenant"})
 		}
 	}
 	return rc, nil
@@ -261,7 +274,50 @@ func parseResource(d *caddyfile.Dispenser) (RuleConfig, error) {
 // restAuthOptions are rest_auth's own options (authenticators are the
 // other words its block knows).
 var restAuthOptions = []string{"name", "users", "resources", "default_access", "permission_match", "cors_preflight",
-	"watch", "forward_identity", "resource", "authorizer", "user_store", "secondary_store", "log_denials"}
+	"watch", "forward_identity", "resource", "authorizer", "user_store", "secondary_store", "log_denials",
+	"tenant", "super_tenant"}
+
+// parseTenant reads
+//
+//	tenant <domain> {
+//		users <file>...
+//		user_store <module> [{ ... }]
+//		inactive
+//	}
+func parseTenant(d *caddyfile.Dispenser) (Tenant, error) {
+	var t Tenant
+	if !d.NextArg() {
+		return t, d.Err("tenant: write tenant <domain> { users <file>... }")
+	}
+	t.Domain = d.Val()
+	if d.NextArg() {
+		return t, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "users":
+			files := d.RemainingArgs()
+			if len(files) == 0 {
+				return t, d.ArgErr()
+			}
+			t.Users = append(t.Users, files...)
+		case "user_store":
+			raw, err := UserStoreArg(d)
+			if err != nil {
+				return t, err
+			}
+			t.UserStoreRaw = raw
+		case "inactive":
+			if d.NextArg() {
+				return t, d.ArgErr()
+			}
+			t.Inactive = true
+		default:
+			return t, UnknownOption(d, "tenant", []string{"users", "user_store", "inactive"})
+		}
+	}
+	return t, nil
+}
 
 // moduleIDs are the names of the modules registered in a namespace.
 func moduleIDs(namespace string) []string {

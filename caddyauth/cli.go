@@ -38,12 +38,12 @@ error. It prints "no findings" when there are none, and exits 1 when it finds an
 error. --handler restricts it to one handler.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			check := &cobra.Command{
-				Use:   "check --config <file> --method <m> --path <p> [--user <u>] [--roles a,b] [--scopes s1,s2] [--claims <json>] [--auth-method basic|bearer|client_cert] [--handler <name>]",
+				Use:   "check --config <file> --method <m> --path <p> [--user <u>] [--roles a,b] [--scopes s1,s2] [--claims <json>] [--tenant <t>] [--auth-method basic|bearer|client_cert] [--handler <name>]",
 				Short: "What a request would get, and why",
 				RunE: caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
 					q := CheckRequest{
 						Handler: fl.String("handler"), Method: fl.String("method"), Path: fl.String("path"),
-						User: fl.String("user"), AuthMethod: fl.String("auth-method"),
+						User: fl.String("user"), AuthMethod: fl.String("auth-method"), Tenant: fl.String("tenant"),
 						Roles: splitList(fl.String("roles")), Scopes: splitList(fl.String("scopes")),
 					}
 					if c := fl.String("claims"); c != "" {
@@ -75,6 +75,7 @@ error. --handler restricts it to one handler.`,
 			check.Flags().String("user", "", "user name (roles from the users files)")
 			check.Flags().String("roles", "", "comma-separated roles")
 			check.Flags().String("scopes", "", "comma-separated token scopes")
+			check.Flags().String("tenant", "", "the principal's tenant (default: the user's @tenant, else the request's)")
 			check.Flags().String("claims", "", `token claims as a JSON object, e.g. {"department":"sales"} (implies --auth-method bearer)`)
 			check.Flags().String("auth-method", "", "basic, bearer or client_cert (default basic, bearer with scopes)")
 			cmd.AddCommand(check, lint)
@@ -132,6 +133,11 @@ func loadOffline(configFile, adapter string) ([]offlineHandler, error) {
 		oh := offlineHandler{h: h, auth: authenticatorNames(h.AuthenticatorsRaw)}
 		if oh.err = h.settle(); oh.err == nil {
 			if h.userStore, oh.err = offlineUserStore(h.UserStoreRaw); oh.err == nil {
+				if oh.err = h.checkTenants(); oh.err == nil {
+					oh.err = h.loadTenantStores(offlineUserStore)
+				}
+			}
+			if oh.err == nil {
 				oh.store, oh.err = h.load()
 			}
 			if oh.err == nil {

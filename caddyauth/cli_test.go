@@ -177,3 +177,53 @@ func TestCLICheckClaims(t *testing.T) {
 		}
 	}
 }
+
+// TestCLITenants: the offline check acts in tenants; lint reports rules a
+// /t/ path cannot reach when tenants are configured.
+func TestCLITenants(t *testing.T) {
+	dir := t.TempDir()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), 4)
+	aUsers := writeTemp(t, dir, "a.toml", `
+[[roles]]
+name = "a-admin"
+permissions = ["/permission"]
+
+[[users]]
+username = "carol"
+password = "`+string(hash)+`"
+roles = ["a-admin"]
+`)
+	cfg := cliFixture(t, `
+		tenant a.com {
+			users `+aUsers+`
+		}
+		resource /only-root/* {
+			secured true
+		}`)
+	for _, c := range []struct {
+		q      caddyauth.CheckRequest
+		code   int
+		reason string
+	}{
+		{caddyauth.CheckRequest{Path: "/t/a.com/scim2/Users", User: "carol@a.com"}, 0, "authz.granted"},
+		{caddyauth.CheckRequest{Path: "/t/a.com/scim2/Users", User: "carol", Tenant: "a.com"}, 0, "authz.granted"},
+		{caddyauth.CheckRequest{Path: "/scim2/Users", User: "carol@a.com"}, 1, "authz.cross_tenant"},
+		{caddyauth.CheckRequest{Path: "/t/a.com/scim2/Users", User: "alice"}, 1, "authz.cross_tenant"},
+		{caddyauth.CheckRequest{Path: "/t/z.com/scim2/Users", User: "alice"}, 1, "tenant.invalid"},
+	} {
+		var out bytes.Buffer
+		code, _ := caddyauth.RunCheck(cfg, "", c.q, &out)
+		var d caddyauth.Decision
+		if err := json.Unmarshal(out.Bytes(), &d); err != nil {
+			t.Fatalf("%+v: %v\n%s", c.q, err, out.String())
+		}
+		if code != c.code || d.Reason != c.reason {
+			t.Errorf("%+v: exit %d, %s", c.q, code, out.String())
+		}
+	}
+	var out bytes.Buffer
+	caddyauth.RunLint(cfg, "", "", &out)
+	if !strings.Contains(out.String(), `"/only-root/*" cannot match a /t/{tenant}/ path`) || !strings.Contains(out.String(), "[tenant.unprefixed]") {
+		t.Errorf("lint:\n%s", out.String())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/restauth/caddy-restauth/permissions"
 )
@@ -21,6 +22,9 @@ type CheckRequest struct {
 	AuthMethod string   `json:"auth_method,omitempty"` // basic (default), bearer (default with scopes), client_cert, ...
 	// Claims are a token's claims, for claim conditions (bearer only).
 	Claims map[string]any `json:"claims,omitempty"`
+	// Tenant is the principal's tenant, with tenants configured. Default:
+	// the user's @tenant, else the request's tenant.
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // A Decision is the answer and why.
@@ -30,9 +34,13 @@ type Decision struct {
 	Reason  string `json:"reason"` // a reason code, as in the logs
 	Detail  string `json:"detail"` // the same in words
 	// Path is the canonical path the rules saw.
-	Path     string    `json:"path,omitempty"`
-	Rule     *RuleInfo `json:"rule"`
-	Requires *Requires `json:"requires,omitempty"`
+	Path string `json:"path,omitempty"`
+	// Tenant is the request's tenant and UserTenant the principal's, with
+	// tenants configured.
+	Tenant     string    `json:"tenant,omitempty"`
+	UserTenant string    `json:"user_tenant,omitempty"`
+	Rule       *RuleInfo `json:"rule"`
+	Requires   *Requires `json:"requires,omitempty"`
 	// NotEvaluated are the rule's authorizers that need the request itself
 	// (a client address, a header): they were not run.
 	NotEvaluated []string `json:"not_evaluated,omitempty"`
@@ -85,6 +93,16 @@ func explain(s *Snapshot, authNames []string, azs []Authorizer, q CheckRequest) 
 	if method == "" {
 		method = http.MethodGet
 	}
+	var reqTenant string
+	if s.tenants != nil {
+		t, ok := s.tenants.pathTenant(path)
+		if !ok {
+			out := d(http.StatusNotFound, "tenant.invalid", "no active tenant "+t)
+			out.Path = path
+			return out
+		}
+		reqTenant = t
+	}
 	i := s.Policy.Match(method, path)
 	if i < 0 {
 		out := d(http.StatusUnauthorized, "authz.no_rule", "no rule matches and default_access is deny")
@@ -95,8 +113,9 @@ func explain(s *Snapshot, authNames []string, azs []Authorizer, q CheckRequest) 
 		return out
 	}
 	rule := s.Policy.Rule(i)
+	var userTenant string
 	withRule := func(out Decision) Decision {
-		out.Path, out.Rule = path, ruleInfo(i, rule)
+		out.Path, out.Rule, out.Tenant, out.UserTenant = path, ruleInfo(i, rule), reqTenant, userTenant
 		if rule.Secured {
 			match := "all"
 			if s.Policy.AnyPermission {
@@ -126,6 +145,29 @@ func explain(s *Snapshot, authNames []string, azs []Authorizer, q CheckRequest) 
 	if q.User == "" && len(q.Roles) == 0 && len(q.Scopes) == 0 && len(q.Claims) == 0 {
 		return withRule(d(http.StatusUnauthorized, "cred.missing", "no user, roles, scopes or claims given"))
 	}
+	ts := s
+	if s.tenants != nil {
+		switch {
+		case q.Tenant != "":
+			userTenant = strings.ToLower(q.Tenant)
+		case q.User != "" && strings.Contains(q.User, "@"):
+			userTenant = s.tenants.userTenant(q.User)
+		case q.User != "":
+			userTenant = s.tenants.super
+		default:
+			userTenant = reqTenant
+		}
+		if userTenant != reqTenant && !(rule.CrossTenant &&
+			(len(rule.CrossTenantAllowed) == 0 || slices.Contains(rule.CrossTenantAllowed, userTenant))) {
+			return withRule(d(http.StatusUnauthorized, "authz.cross_tenant", "a user of "+userTenant+" acting in "+reqTenant+", and the rule does not allow it (cross_tenant)"))
+		}
+		if ts = s.tenantSnapshot(userTenant); ts == nil {
+			return withRule(d(http.StatusUnauthorized, "auth.unknown_tenant", "no active tenant "+userTenant))
+		}
+		if q.User != "" && !strings.Contains(q.User, "@") && userTenant != s.tenants.super {
+			q.User += "@" + userTenant
+		}
+	}
 	roles := append([]string(nil), q.Roles...)
 	if q.User != "" {
 		a, err := s.Lookup(context.Background(), q.User)
@@ -139,8 +181,8 @@ func explain(s *Snapshot, authNames []string, azs []Authorizer, q CheckRequest) 
 			roles = append(roles, a.Roles...)
 		}
 	}
-	sub := permissions.Subject{Roles: s.Policy.Roles(roles), Token: auth == "bearer", Scopes: q.Scopes}
-	switch s.Policy.Authorize(i, &sub) {
+	sub := permissions.Subject{Roles: ts.Policy.Roles(roles), Token: auth == "bearer", Scopes: q.Scopes}
+	switch ts.Policy.Authorize(i, &sub) {
 	case permissions.Granted:
 		p := &Principal{User: q.User, AuthMethod: auth, Roles: roles, Scopes: q.Scopes, Token: auth == "bearer"}
 		if p.Token {

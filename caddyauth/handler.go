@@ -61,6 +61,15 @@ type Handler struct {
 	Watch bool `json:"watch,omitempty"`
 	// WatchInterval is how often watched files are looked at.
 	WatchInterval caddy.Duration `json:"watch_interval,omitempty"`
+	// Tenants are WSO2 tenants: each its own users and roles under these
+	// rules. With tenants (or SuperTenant set), a request to /t/{tenant}/
+	// acts in that tenant and user@tenant names a tenant's user; an
+	// unknown or inactive tenant gets 404, and a user acting in another
+	// tenant is refused unless the rule allows it (cross_tenant). The top
+	// level's users and user store are the super tenant's.
+	Tenants []Tenant `json:"tenants,omitempty"`
+	// SuperTenant is the super tenant's name. Default carbon.super.
+	SuperTenant string `json:"super_tenant,omitempty"`
 	// AuthenticatorsRaw are the authentication handlers, tried in this
 	// order. Default: basic alone.
 	AuthenticatorsRaw []json.RawMessage `json:"authenticators,omitempty" caddy:"namespace=http.rest_auth.authenticators inline_key=handler"`
@@ -125,6 +134,11 @@ type RuleConfig struct {
 	// Authorizers names the configured authorizers that apply to this
 	// rule; empty means all of them.
 	Authorizers []string `json:"authorizers,omitempty"`
+	// CrossTenant lets users of other tenants than the request's use the
+	// rule: those of CrossTenantAllowed, or of every tenant when it is
+	// empty (WSO2's cross_tenant and cross_access_allowed_tenants).
+	CrossTenant        bool     `json:"cross_tenant,omitempty"`
+	CrossTenantAllowed []string `json:"cross_tenant_allowed,omitempty"`
 	// Source is where the rule was written ("Caddyfile:12"), for errors,
 	// lint, logs and the admin API; the Caddyfile adapter fills it.
 	Source string `json:"source,omitempty"`
@@ -200,6 +214,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	if h.userStore, err = LoadUserStores(ctx, h.UserStoreRaw, h.SecondaryStores); err != nil {
+		return err
+	}
+	if err := h.checkTenants(); err != nil {
+		return err
+	}
+	if err := h.loadTenantStores(func(raw json.RawMessage) (UserStore, error) { return LoadUserStore(ctx, raw) }); err != nil {
 		return err
 	}
 	s, err := h.load()
@@ -333,8 +353,11 @@ func (h *Handler) load() (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Warnings = warnings
 	s.pipe = newPipeCache(s.Policy, h.authNames)
+	if err := h.loadTenants(s, rules, opts); err != nil {
+		return nil, err
+	}
+	s.Warnings = append(warnings, h.tenantWarnings(rules)...)
 	return s, nil
 }
 
@@ -382,6 +405,10 @@ func (rc RuleConfig) rule() (permissions.Rule, error) {
 	}
 	r.Handlers = permissions.HandlerNames(rc.AuthHandlers)
 	r.Authorizers = rc.Authorizers
+	r.CrossTenant = rc.CrossTenant
+	for _, t := range rc.CrossTenantAllowed {
+		r.CrossTenantAllowed = append(r.CrossTenantAllowed, strings.ToLower(t))
+	}
 	return r, nil
 }
 

@@ -37,6 +37,9 @@ type Principal struct {
 	// sub, aud, exp, jti, client_id, scope, sid). Nil for other methods.
 	// Shared between requests: read-only.
 	Claims map[string]any
+	// Tenant is the user's tenant (WSO2's tenant domain), with tenants
+	// configured; "" without.
+	Tenant string
 
 	roles permissions.RoleSet // set by the store for known users
 	known bool                // roles was computed for the current store
@@ -49,14 +52,14 @@ type Principal struct {
 // newPrincipal finishes a principal that will be shared between requests.
 func newPrincipal(p *Principal) *Principal {
 	p.rolesText, p.scopesText, p.joined = strings.Join(p.Roles, ","), strings.Join(p.Scopes, " "), true
-	p.provide = placeholders([4]any{p.User, p.rolesText, p.scopesText, p.AuthMethod})
+	p.provide = placeholders([5]any{p.User, p.rolesText, p.scopesText, p.AuthMethod, p.Tenant})
 	return p
 }
 
 // placeholders answers the http.auth.user.* placeholders from v (user,
 // roles, scopes, method). The rest_auth handler adds it to a request's
 // replacer: one provider for the four, asked only when one is used.
-func placeholders(v [4]any) caddy.ReplacerFunc {
+func placeholders(v [5]any) caddy.ReplacerFunc {
 	return func(key string) (any, bool) {
 		rest, ok := strings.CutPrefix(key, "http.auth.user.")
 		if !ok {
@@ -71,6 +74,8 @@ func placeholders(v [4]any) caddy.ReplacerFunc {
 			return v[2], true
 		case "auth_method":
 			return v[3], true
+		case "tenant":
+			return v[4], true
 		}
 		return nil, false
 	}

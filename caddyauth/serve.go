@@ -21,6 +21,7 @@ const (
 	HeaderRoles      = "X-Restauth-Roles"
 	HeaderScopes     = "X-Restauth-Scopes"
 	HeaderAuthMethod = "X-Restauth-Auth-Method"
+	HeaderTenant     = "X-Restauth-Tenant" // with tenants configured
 )
 
 // ServeHTTP runs the pipeline: canonical path, rule, authentication,
@@ -41,6 +42,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if path != r.URL.Path {
 		// forward what was authorized: the decoded path with '/' runs collapsed
 		r.URL.Path, r.URL.RawPath = path, ""
+	}
+	// the request's tenant: an unknown or inactive one is a 404 before
+	// any rule counts, unsecured ones included (WSO2 does the same)
+	var reqTenant string
+	if s.tenants != nil {
+		t, ok := s.tenants.pathTenant(path)
+		if !ok {
+			return h.refuse(w, r, s, refusal{d: errBadTenant, path: path, rule: -1, failed: -1})
+		}
+		reqTenant = t
 	}
 	if h.corsPreflight() && r.Method == http.MethodOptions &&
 		r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
@@ -79,8 +90,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		// 4.1), the failing one's saying what was wrong
 		return h.refuse(w, r, s, refusal{d: asDenial(err), path: path, rule: i, failed: auth, cause: err})
 	}
-	sub := s.subject(p)
-	if verdict := s.Policy.Authorize(i, &sub); verdict != permissions.Granted {
+	// a user acts in its own tenant, or in another where the rule lets it
+	ts, userTenant := s, ""
+	if s.tenants != nil {
+		userTenant = s.tenants.userTenant(p.User)
+		if userTenant != reqTenant && !(rule.CrossTenant &&
+			(len(rule.CrossTenantAllowed) == 0 || slices.Contains(rule.CrossTenantAllowed, userTenant))) {
+			return h.refuse(w, r, s, refusal{d: errCrossTenant, path: path, rule: i, failed: -1, p: p})
+		}
+		if ts = s.tenantSnapshot(userTenant); ts == nil {
+			return h.refuse(w, r, s, refusal{d: errUserTenant, path: path, rule: i, failed: -1, p: p})
+		}
+	}
+	sub := s.subjectIn(ts, p)
+	if verdict := ts.Policy.Authorize(i, &sub); verdict != permissions.Granted {
 		if p.Token && verdict == permissions.MissingScope {
 			w.Header()["Www-Authenticate"] = insufficientScope
 		}
@@ -97,7 +120,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			zap.String("method", r.Method), zap.String("path", path), zap.String("rule", s.Policy.Name(i)))
 	}
 	h.metrics.grant(p.AuthMethod)
-	h.setIdentity(r, p)
+	h.setIdentity(r, p, userTenant)
 	caddyhttp.SetVar(r.Context(), principalVar, p)
 	return h.pass(w, r, next)
 }
@@ -143,13 +166,13 @@ func (h *Handler) corsPreflight() bool { return h.CORSPreflight == nil || *h.COR
 
 // setIdentity fills the placeholders and, with forward_identity, the
 // headers for the upstream.
-func (h *Handler) setIdentity(r *http.Request, p *Principal) {
+func (h *Handler) setIdentity(r *http.Request, p *Principal, tenant string) {
 	roles, scopes := p.texts()
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		// a shared principal made its provider once; a new one makes it now
 		provide := p.provide
-		if provide == nil {
-			provide = placeholders([4]any{p.User, roles, scopes, p.AuthMethod})
+		if provide == nil || p.Tenant != tenant {
+			provide = placeholders([5]any{p.User, roles, scopes, p.AuthMethod, tenant})
 		}
 		repl.Map(provide)
 	}
@@ -158,6 +181,9 @@ func (h *Handler) setIdentity(r *http.Request, p *Principal) {
 		r.Header.Set(HeaderRoles, roles)
 		r.Header.Set(HeaderScopes, scopes)
 		r.Header.Set(HeaderAuthMethod, p.AuthMethod)
+		if tenant != "" {
+			r.Header.Set(HeaderTenant, tenant)
+		}
 	}
 }
 
@@ -205,6 +231,9 @@ var (
 	errNoRule       = deny("authz.no_rule")
 	errMissing      = deny("cred.missing")
 	errDenied       = &Denial{Status: http.StatusForbidden, Reason: "authz.denied"}
+	errBadTenant    = &Denial{Status: http.StatusNotFound, Reason: "tenant.invalid"}
+	errCrossTenant  = deny("authz.cross_tenant")
+	errUserTenant   = deny("auth.unknown_tenant")
 
 	insufficientScope = []string{`Bearer error="insufficient_scope"`}
 )
@@ -378,6 +407,9 @@ var descriptions = map[string]string{
 	"bearer.revoked":        "The access token has been revoked.",
 	"bearer.ambiguous":      "The request carries an access token in more than one place.",
 	"bearer.csrf":           "A cookie token needs a same-origin request for this method.",
+	"tenant.invalid":        "The tenant domain is not valid.",
+	"authz.cross_tenant":    "The user cannot act in this tenant.",
+	"auth.unknown_tenant":   "The user's tenant is not valid.",
 	"bearer.throttled":      "Too many invalid access tokens from this address; try again later.",
 	"authz.denied":          "The caller lacks a permission or scope this resource requires.",
 	"auth.unavailable":      "Authentication could not be completed; try again later.",
@@ -388,6 +420,7 @@ var statusDescriptions = map[int]string{
 	http.StatusBadRequest:         "The request is malformed or ambiguous.",
 	http.StatusUnauthorized:       "Authentication is required, or the credentials are not valid.",
 	http.StatusForbidden:          "The caller may not use this resource.",
+	http.StatusNotFound:           "Not found.",
 	http.StatusTooManyRequests:    "Too many failed attempts; try again later.",
 	http.StatusServiceUnavailable: "Authentication could not be completed; try again later.",
 }

@@ -23,6 +23,7 @@ type Snapshot struct {
 	Warnings []permissions.Finding
 
 	clientRoles map[string][]string // [[clients]] roles, by client id
+	tenants     *tenancy            // nil without tenants
 	pipe        *pipeCache          // what the handler's pipeline keeps for this snapshot
 }
 
@@ -107,6 +108,9 @@ func (s *Snapshot) ClientRoles(id string) []string { return s.clientRoles[id] }
 // that it can be shared by the requests of one credential.
 func (s *Snapshot) NewPrincipal(p Principal) *Principal {
 	p.roles, p.known = s.Policy.Roles(p.Roles), true
+	if s.tenants != nil && p.Tenant == "" {
+		p.Tenant = s.tenants.userTenant(p.User)
+	}
 	return newPrincipal(&p)
 }
 
@@ -119,6 +123,15 @@ func (s *Snapshot) Principal(a *Account, method string) *Principal {
 	p := s.NewPrincipal(Principal{User: a.Name, AuthMethod: method, Roles: a.Roles})
 	a.principals.Put(s, method, p)
 	return p
+}
+
+// subjectIn builds what authorization looks at for a principal of tenant
+// snapshot ts: the principal's role names in that tenant's roles.
+func (s *Snapshot) subjectIn(ts *Snapshot, p *Principal) permissions.Subject {
+	if ts == s {
+		return s.subject(p)
+	}
+	return permissions.Subject{Roles: ts.Policy.Roles(p.Roles), Token: p.Token, Scopes: p.Scopes}
 }
 
 // subject builds what authorization looks at for a principal.

@@ -33,7 +33,11 @@ func (w *watcher) stop() {
 }
 
 func (w *watcher) files() []string {
-	return append(append([]string(nil), w.h.Users...), w.h.Resources...)
+	out := append(append([]string(nil), w.h.Users...), w.h.Resources...)
+	for _, t := range w.h.Tenants {
+		out = append(out, t.Users...)
+	}
+	return out
 }
 
 // fingerprint is a digest of the watched files' contents (a missing file

@@ -154,3 +154,27 @@ func TestCorporaLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestCorpusCrossTenant lists the entries of WSO2's default lists that
+// carry cross_tenant or cross_access_allowed_tenants: none of the three
+// does (WSO2 sets them per deployment), so every default rule keeps a
+// user in its own tenant; the rule-level behaviour is tested through a
+// real Caddy in caddyauth's tenant tests. A list that gains one must be
+// looked at again.
+func TestCorpusCrossTenant(t *testing.T) {
+	for _, f := range corpusFiles {
+		r, err := LoadResources(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var carry []string
+		for i, rule := range r.Rules {
+			if rule.CrossTenant || len(rule.CrossTenantAllowed) > 0 {
+				carry = append(carry, RuleName(rule.Source, i+1))
+			}
+		}
+		if len(carry) != 0 {
+			t.Errorf("%s: entries with cross_tenant: %v (none expected; add cases for them)", f, carry)
+		}
+	}
+}

@@ -164,10 +164,29 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := NewPolicy(r.Rules, nil, Options{}); err == nil || !strings.Contains(err.Error(), "d.toml:2") {
 		t.Errorf("bad pattern: %v", err)
 	}
-	// WSO2 keys that are not implemented are kept
-	r, err = ParseResources("d.toml", []byte("[[resource.access_control]]\ncontext = \"/a\"\nhttp_method = \"all\"\ncross_tenant = true\n"))
-	if err != nil || len(r.Rules[0].Ignored) != 1 || !r.Rules[0].Secured {
-		t.Errorf("cross_tenant: %v %+v", err, r)
+	// cross_tenant and its allowed tenants (a list, or WSO2's comma-separated text)
+	for _, c := range []struct {
+		toml    string
+		cross   bool
+		allowed string
+		err     string
+	}{
+		{"cross_tenant = true\n", true, "", ""},
+		{"cross_tenant = \"true\"\ncross_access_allowed_tenants = \"A.com, b.com\"\n", true, "a.com,b.com", ""},
+		{"cross_tenant = false\ncross_access_allowed_tenants = [\"c.com\"]\n", false, "c.com", ""},
+		{"cross_tenant = \"yes\"\n", false, "", "want true or false"},
+		{"cross_tenant = 1\n", false, "", "want true or false"},
+	} {
+		r, err = ParseResources("d.toml", []byte("[[resource.access_control]]\ncontext = \"/a\"\nhttp_method = \"all\"\n"+c.toml))
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: %v, want %q", c.toml, err, c.err)
+			}
+			continue
+		}
+		if err != nil || r.Rules[0].CrossTenant != c.cross || strings.Join(r.Rules[0].CrossTenantAllowed, ",") != c.allowed || len(r.Rules[0].Ignored) != 0 {
+			t.Errorf("%q: %v %+v", c.toml, err, r)
+		}
 	}
 }
 

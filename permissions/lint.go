@@ -95,9 +95,12 @@ func (p *Policy) lint(handlers []string, users *Users, pairs bool) []Finding {
 		}
 		for _, k := range r.Ignored {
 			add("warning", "key.ignored", "%s is accepted for WSO2 compatibility but not enforced", k)
-			if !r.Secured && (k == "cross_tenant" || k == "cross_access_allowed_tenants") {
-				add("warning", "tenant.unsecured", "%s has no effect on an unsecured rule: no user is checked", k)
-			}
+		}
+		if !r.Secured && (r.CrossTenant || len(r.CrossTenantAllowed) > 0) {
+			add("warning", "tenant.unsecured", "cross_tenant has no effect on an unsecured rule: no user is checked")
+		}
+		if len(r.CrossTenantAllowed) > 0 && !r.CrossTenant {
+			add("warning", "tenant.allowed_unused", "cross_access_allowed_tenants has no effect without cross_tenant = true")
 		}
 	}
 	add := func(src, level, code, format string, args ...any) {

@@ -259,8 +259,8 @@ type Resources struct {
 }
 
 // Keys of a [[resource.access_control]] entry that WSO2 knows and this
-// module accepts without implementing them.
-var ignoredKeys = map[string]bool{"cross_tenant": true, "cross_access_allowed_tenants": true}
+// module accepts without implementing them (none now).
+var ignoredKeys = map[string]bool{}
 
 // entryKeys are the keys a [[resource.access_control]] entry may have.
 var entryKeys = []string{"context", "secure", "secured", "http_method", "permissions", "scopes", "allowed_auth_handlers",
@@ -455,6 +455,28 @@ func ruleFromTOML(e map[string]any) (Rule, error) {
 		return r, err
 	}
 	r.Handlers = HandlerNames(handlers)
+	switch v := e["cross_tenant"].(type) {
+	case nil:
+	case bool:
+		r.CrossTenant = v
+	case string: // WSO2's template writes the attribute's text
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true":
+			r.CrossTenant = true
+		case "false":
+		default:
+			return r, bad("cross_tenant", "want true or false, got %q", v)
+		}
+	default:
+		return r, bad("cross_tenant", "want true or false, got %s", tomlKind(v))
+	}
+	allowed, err := stringList(e, "cross_access_allowed_tenants")
+	if err != nil {
+		return r, err
+	}
+	for _, t := range allowed {
+		r.CrossTenantAllowed = append(r.CrossTenantAllowed, strings.ToLower(t))
+	}
 	for k := range e {
 		if ignoredKeys[k] {
 			r.Ignored = append(r.Ignored, k)

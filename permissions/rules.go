@@ -62,6 +62,11 @@ type Rule struct {
 	// Caddyfile's too). With its place in the policy it names the rule:
 	// RuleName.
 	Source string
+	// CrossTenant lets a user of another tenant than the request's use the
+	// rule (WSO2's cross_tenant), when CrossTenantAllowed is empty or holds
+	// the user's tenant (cross_access_allowed_tenants, lower case).
+	CrossTenant        bool
+	CrossTenantAllowed []string
 	// Ignored lists WSO2 keys that were accepted but are not implemented.
 	Ignored []string
 }

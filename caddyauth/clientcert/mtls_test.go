@@ -160,6 +160,17 @@ func TestClientCert(t *testing.T) {
 	users := testkit.WriteFile(t, dir, "users.toml", testkit.UsersTOML())
 	res := testkit.WriteFile(t, dir, "deployment.toml", testkit.ResourcesTOML)
 	up := testkit.NewUpstream(t)
+	// a tenant's users: bob of b.com, with a role of that tenant
+	bUsers := testkit.WriteFile(t, dir, "b.toml", fmt.Sprintf(`
+[[roles]]
+name = "b-usermgt"
+permissions = ["/permission/admin/manage/identity/usermgt/list"]
+
+[[users]]
+username = "bob"
+password = %q
+roles = ["b-usermgt"]
+`, testkit.Hashes()["bob-pw"]))
 	site := func(port int, mode, verifier, clientCert string) string {
 		return fmt.Sprintf(`
 https://localhost:%d {
@@ -196,7 +207,8 @@ https://localhost:%d {
 				trusted_issuer_cn "Team A, Issuing"
 			}`, "") +
 		site(9446, "verify_if_given", "", `username header
-			trusted_client svc-gateway`)
+			trusted_client svc-gateway`) +
+		strings.Replace(site(9447, "verify_if_given", "", ""), "forward_identity", "forward_identity\n\t\ttenant b.com {\n\t\t\tusers "+bUsers+"\n\t\t}", 1)
 	// trust_pool file in "request" mode still builds a pool; the mode
 	// (file names avoid .crt and .key: caddytest rewrites such paths)
 	// decides that nothing is verified.
@@ -215,6 +227,7 @@ https://localhost:%d {
 		{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "admin"}},
 	})
 	twoCNs := p.client(leafOpts{rawSubj: twoCN})
+	bobAtB := p.client(leafOpts{cn: "bob@b.com"})
 
 	get := func(c *tls.Certificate, port int, path string, headers ...string) func() int {
 		return func() int {
@@ -239,6 +252,9 @@ https://localhost:%d {
 		reached bool
 	}{
 		{"cn mode: alice by Team A", 200, get(&alice, 9443, users_), true},
+		{"tenants: CN=bob@b.com in b.com, with b.com's role", 200, get(&bobAtB, 9447, "/t/b.com"+users_), true},
+		{"tenants: CN=bob@b.com in the super tenant", 401, get(&bobAtB, 9447, users_), false},
+		{"tenants: CN=alice (a super-tenant user) in b.com", 401, get(&alice, 9447, "/t/b.com"+users_), false},
 		{"cn mode: unknown user is signed in without roles", 403, get(&carol, 9443, users_), false},
 		{"cn mode: unknown user, rule for any signed-in user", 200, get(&carol, 9443, me), true},
 		{"cn mode: issuer CN not trusted (sibling intermediate)", 401, get(&bobB, 9443, users_), false},
