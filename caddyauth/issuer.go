@@ -36,6 +36,10 @@ type IssuedToken struct {
 	// Client marks a client's own token (client credentials): Subject is
 	// the client id, never a user.
 	Client bool
+	// JKT and X5T are the token's confirmation (cnf): the thumbprint of
+	// the DPoP key (RFC 9449) or of the client certificate (RFC 8705) it
+	// is bound to; empty for a bearer token.
+	JKT, X5T string
 }
 
 // issuers are the live issuers by iss, newest last: during a config reload

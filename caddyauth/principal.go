@@ -40,6 +40,9 @@ type Principal struct {
 	// Tenant is the user's tenant (WSO2's tenant domain), with tenants
 	// configured; "" without.
 	Tenant string
+	// Binding says how a token is bound to its holder: "mtls" (a client
+	// certificate, RFC 8705), "dpop" (a DPoP key, RFC 9449) or "".
+	Binding string
 
 	roles permissions.RoleSet // set by the store for known users
 	known bool                // roles was computed for the current store
@@ -52,14 +55,14 @@ type Principal struct {
 // newPrincipal finishes a principal that will be shared between requests.
 func newPrincipal(p *Principal) *Principal {
 	p.rolesText, p.scopesText, p.joined = strings.Join(p.Roles, ","), strings.Join(p.Scopes, " "), true
-	p.provide = placeholders([5]any{p.User, p.rolesText, p.scopesText, p.AuthMethod, p.Tenant})
+	p.provide = placeholders([6]any{p.User, p.rolesText, p.scopesText, p.AuthMethod, p.Tenant, p.Binding})
 	return p
 }
 
 // placeholders answers the http.auth.user.* placeholders from v (user,
 // roles, scopes, method). The rest_auth handler adds it to a request's
 // replacer: one provider for the four, asked only when one is used.
-func placeholders(v [5]any) caddy.ReplacerFunc {
+func placeholders(v [6]any) caddy.ReplacerFunc {
 	return func(key string) (any, bool) {
 		rest, ok := strings.CutPrefix(key, "http.auth.user.")
 		if !ok {
@@ -76,6 +79,8 @@ func placeholders(v [5]any) caddy.ReplacerFunc {
 			return v[3], true
 		case "tenant":
 			return v[4], true
+		case "binding":
+			return v[5], true
 		}
 		return nil, false
 	}

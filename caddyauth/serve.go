@@ -172,7 +172,7 @@ func (h *Handler) setIdentity(r *http.Request, p *Principal, tenant string) {
 		// a shared principal made its provider once; a new one makes it now
 		provide := p.provide
 		if provide == nil || p.Tenant != tenant {
-			provide = placeholders([5]any{p.User, roles, scopes, p.AuthMethod, tenant})
+			provide = placeholders([6]any{p.User, roles, scopes, p.AuthMethod, tenant, p.Binding})
 		}
 		repl.Map(provide)
 	}

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/restauth/caddy-restauth/caddyauth"
+	"github.com/restauth/caddy-restauth/caddyauth/dpop"
 	"github.com/restauth/caddy-restauth/caddyauth/throttle"
 	"github.com/restauth/caddy-restauth/permissions"
 )
@@ -69,6 +70,14 @@ type Bearer struct {
 	// SHA-256; an entry lives until the token expires). Default 10000; -1
 	// turns it off.
 	CacheSize int `json:"cache_size,omitempty"`
+	// DPoP switches on DPoP-bound tokens (RFC 9449): Authorization: DPoP
+	// with a proof. Tokens bound to a key (cnf.jkt) are refused without
+	// their proof whether or not it is on.
+	DPoP *DPoPConfig `json:"dpop,omitempty"`
+	// RequireBinding refuses tokens that are not sender-constrained:
+	// "mtls" (cnf x5t#S256, RFC 8705), "dpop" (cnf jkt) or "any". Default:
+	// bound tokens are checked, unbound ones accepted.
+	RequireBinding string `json:"require_binding,omitempty"`
 	// TokenFrom lists the places a token is looked for, tried in order:
 	// the Authorization header, another header, a cookie, a query
 	// parameter. Default: the Authorization header alone. A token found in
@@ -94,11 +103,13 @@ type Bearer struct {
 	// counted. Default 64.
 	BadTokenIPv6Prefix int `json:"bad_token_ipv6_prefix,omitempty"`
 
-	limits  *throttle.Limits // bad tokens per client address
-	cache   *tokenCache
-	refused *refusedCache       // recent refusals, apart (a flood of forged tokens fills only this)
-	flight  *singleflight.Group // one verification for concurrent requests with one token
-	logger  *zap.Logger
+	limits   *throttle.Limits // bad tokens per client address
+	dpop     *dpop.Checker    // nil without DPoP
+	dpopAlgs string           // for the DPoP challenge
+	cache    *tokenCache
+	refused  *refusedCache       // recent refusals, apart (a flood of forged tokens fills only this)
+	flight   *singleflight.Group // one verification for concurrent requests with one token
+	logger   *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -143,6 +154,9 @@ func (b *Bearer) Provision(ctx caddy.Context) error {
 	if b.BadTokenLimit == 0 {
 		b.BadTokenLimit = 100
 	}
+	if err := b.provisionDPoP(); err != nil {
+		return err
+	}
 	b.limits = throttle.PerAddress("bearer", b.BadTokenLimit, time.Duration(b.BadTokenWindow), b.BadTokenIPv6Prefix)
 	for i, v := range b.JWT {
 		if err := v.provision(ctx, b.logger); err != nil {
@@ -159,6 +173,14 @@ func (b *Bearer) Provision(ctx caddy.Context) error {
 
 // Validate checks the settings.
 func (b *Bearer) Validate() error {
+	switch b.RequireBinding {
+	case "", "mtls", "dpop", "any":
+	default:
+		return fmt.Errorf("bearer: require_binding must be mtls, dpop or any, not %q", b.RequireBinding)
+	}
+	if b.RequireBinding == "dpop" && b.DPoP == nil {
+		return errors.New("bearer: require_binding dpop needs dpop switched on")
+	}
 	for _, s := range b.TokenFrom {
 		switch s.From {
 		case "authorization", "query", "form":
@@ -219,25 +241,41 @@ func (b *Bearer) Present(r *http.Request) bool {
 	if len(b.TokenFrom) > 0 {
 		return b.present(r)
 	}
-	return caddyauth.HasScheme(caddyauth.Authorization(r), "bearer")
+	v := caddyauth.Authorization(r)
+	return caddyauth.HasScheme(v, "bearer") || b.dpop != nil && caddyauth.HasScheme(v, "dpop")
 }
 
 // Challenge returns the Bearer challenge, with error="invalid_token" when
 // a token was refused.
 func (b *Bearer) Challenge(err error) string {
 	var d *caddyauth.Denial
-	if errors.As(err, &d) && d.Status == http.StatusUnauthorized {
-		return `Bearer realm="` + b.Realm + `", error="invalid_token"`
+	dpopCh := ""
+	if b.dpop != nil {
+		dpopCh = `, DPoP algs="` + b.dpopAlgs + `"`
 	}
-	return `Bearer realm="` + b.Realm + `"`
+	if errors.As(err, &d) && d.Status == http.StatusUnauthorized {
+		switch d.Reason {
+		case "dpop.invalid_proof":
+			return `DPoP error="invalid_dpop_proof", algs="` + b.dpopAlgs + `"`
+		case "dpop.invalid_token":
+			if b.dpop == nil {
+				return `Bearer realm="` + b.Realm + `"` // DPoP is not offered here
+			}
+			return `DPoP error="invalid_token", algs="` + b.dpopAlgs + `"`
+		}
+		return `Bearer realm="` + b.Realm + `", error="invalid_token"` + dpopCh
+	}
+	return `Bearer realm="` + b.Realm + `"` + dpopCh
 }
 
-// Authenticate checks the token.
+// Authenticate checks the token, and the proof of possession a bound
+// token needs (a DPoP proof, the client certificate).
 func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyauth.Principal, error) {
 	var tok string
+	var dpopScheme bool
 	if len(b.TokenFrom) == 0 {
 		var ok bool
-		if tok, ok = bearerField(caddyauth.Authorization(r)); !ok {
+		if tok, dpopScheme, ok = authorizationToken(caddyauth.Authorization(r)); !ok {
 			return nil, caddyauth.Deny("cred.malformed")
 		}
 	} else {
@@ -248,8 +286,26 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 		if f.cookie && !safeMethod(r.Method) && !b.csrfOK(r) {
 			return nil, &caddyauth.Denial{Status: http.StatusForbidden, Reason: "bearer.csrf"}
 		}
-		tok = f.tok
+		tok, dpopScheme = f.tok, f.dpop
 	}
+	if dpopScheme && b.dpop == nil {
+		return nil, denyDPoPToken // DPoP is not switched on here
+	}
+	e, err := b.verified(r, tok)
+	if err != nil {
+		if d, ok := err.(*caddyauth.Denial); ok && dpopScheme && d.Status == http.StatusUnauthorized {
+			return nil, denyDPoPToken
+		}
+		return nil, err
+	}
+	if d := b.binding(r, tok, dpopScheme, e.claims); d != nil {
+		return nil, d
+	}
+	return b.principal(e, s)
+}
+
+// verified returns a token's cache entry: from the cache, or verified now.
+func (b *Bearer) verified(r *http.Request, tok string) (*tokenEntry, error) {
 	now := time.Now()
 	key := tokenKey(tok)
 	// a cached token passed validToken when it was first seen, so only a
@@ -260,7 +316,7 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 			return nil, caddyauth.Deny("bearer.revoked")
 		}
 		if e.claims.exp.IsZero() || now.Before(e.claims.exp) {
-			return b.principal(e, s)
+			return e, nil
 		}
 	}
 	if d := b.refused.get(key, now); d != nil {
@@ -299,7 +355,8 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 			return nil, err
 		}
 		tc := &tokenClaims{user: it.Subject, client: it.Client, scopes: strings.Fields(it.Scope), exp: it.Expires,
-			issuer: builtin, jti: it.ID, sid: it.Family, src: builtin, gen: gen, all: issuedClaims(it, peekIssuer(tok))}
+			issuer: builtin, jti: it.ID, sid: it.Family, src: builtin, gen: gen, all: issuedClaims(it, peekIssuer(tok)),
+			jkt: it.JKT, x5t: it.X5T}
 		e = &tokenEntry{claims: tc, expires: tc.exp}
 	case len(b.JWT) > 0 && jwtShaped:
 		v := b.validatorFor(tok)
@@ -328,7 +385,7 @@ func (b *Bearer) Authenticate(r *http.Request, s *caddyauth.Snapshot) (*caddyaut
 		return nil, caddyauth.Deny("bearer.invalid")
 	}
 	b.cache.put(key, e)
-	return b.principal(e, s)
+	return e, nil
 }
 
 // issuedClaims are a built-in token's claims, as its JWT holds them.
@@ -453,7 +510,7 @@ func (b *Bearer) principal(e *tokenEntry, s *caddyauth.Snapshot) (*caddyauth.Pri
 			roles = append(slices.Clone(roles), extra...)
 		}
 	}
-	p := s.NewPrincipal(caddyauth.Principal{User: tc.user, AuthMethod: "bearer", Roles: roles, Scopes: tc.scopes, Token: true, Client: tc.client, Claims: tc.all})
+	p := s.NewPrincipal(caddyauth.Principal{User: tc.user, AuthMethod: "bearer", Roles: roles, Scopes: tc.scopes, Token: true, Client: tc.client, Claims: tc.all, Binding: tc.binding()})
 	e.derived.Put(s, "bearer", p)
 	return p, nil
 }
@@ -595,6 +652,46 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					strings.Join(args, " "), permissions.DidYouMean(args[0], []string{"authorization", "header", "cookie", "form", "query"}))
 			}
 			b.TokenFrom = append(b.TokenFrom, s)
+		case "require_binding":
+			if err := caddyauth.OneArg(d, &b.RequireBinding); err != nil {
+				return err
+			}
+		case "dpop":
+			cfg := new(DPoPConfig)
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			for nest := d.Nesting(); d.NextBlock(nest); {
+				switch d.Val() {
+				case "algorithms":
+					if err := caddyauth.SomeArgs(d, &cfg.Algorithms); err != nil {
+						return err
+					}
+				case "window":
+					var v string
+					if err := caddyauth.OneArg(d, &v); err != nil {
+						return err
+					}
+					w, err := caddyauth.ParseDuration(d, "window", v)
+					if err != nil {
+						return err
+					}
+					cfg.Window = caddy.Duration(w)
+				case "replay_cache_size":
+					var v string
+					if err := caddyauth.OneArg(d, &v); err != nil {
+						return err
+					}
+					n, err := strconv.Atoi(v)
+					if err != nil || n < 1 {
+						return d.Errf("replay_cache_size must be a positive number, not %q", v)
+					}
+					cfg.ReplayCacheSize = n
+				default:
+					return caddyauth.UnknownOption(d, "dpop", []string{"algorithms", "window", "replay_cache_size"})
+				}
+			}
+			b.DPoP = cfg
 		case "csrf_header":
 			if err := caddyauth.OneArg(d, &b.CSRFHeader); err != nil {
 				return err
@@ -627,7 +724,7 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			b.Introspect = in
 		default:
-			return caddyauth.UnknownOption(d, "bearer", []string{"realm", "roles_from", "cache_size", "token_from", "csrf_header", "bad_token_limit", "bad_token_ipv6_prefix", "jwt", "builtin", "audience", "introspect"})
+			return caddyauth.UnknownOption(d, "bearer", []string{"realm", "roles_from", "cache_size", "dpop", "require_binding", "token_from", "csrf_header", "bad_token_limit", "bad_token_ipv6_prefix", "jwt", "builtin", "audience", "introspect"})
 		}
 	}
 	return nil

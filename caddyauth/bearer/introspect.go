@@ -196,6 +196,7 @@ func (in *Introspector) call(tok string) (*tokenEntry, error) {
 	var all map[string]any
 	if json.Unmarshal(body, &all) == nil {
 		tc.all = all // every member of the answer, for claim conditions
+		tc.jkt, tc.x5t = confirmation(all["cnf"])
 	}
 	expires := now.Add(time.Duration(in.CacheTTL))
 	if len(ans.Exp) > 0 && string(ans.Exp) != "null" {

@@ -374,6 +374,7 @@ func (v *JWTValidator) claims(c jwt.MapClaims) (*tokenClaims, error) {
 		return nil, caddyauth.Deny("bearer.invalid")
 	}
 	tc := &tokenClaims{user: user, exp: exp.Time, client: clientClaims(c, user), all: c}
+	tc.jkt, tc.x5t = confirmation(c["cnf"])
 	tc.roles = stringsClaim(lookupClaim(c, v.RolesClaim), v.RolesDelimiter)
 	if s, ok := c["scope"].(string); ok {
 		tc.scopes = strings.Fields(s)
@@ -381,6 +382,15 @@ func (v *JWTValidator) claims(c jwt.MapClaims) (*tokenClaims, error) {
 		tc.scopes = stringsClaim(c["scp"], " ")
 	}
 	return tc, nil
+}
+
+// confirmation reads a cnf claim (RFC 7800): a DPoP key's thumbprint and
+// a certificate's.
+func confirmation(v any) (jkt, x5t string) {
+	cnf, _ := v.(map[string]any)
+	jkt, _ = cnf["jkt"].(string)
+	x5t, _ = cnf["x5t#S256"].(string)
+	return jkt, x5t
 }
 
 // clientClaims reports whether a token is a client's own, with no user

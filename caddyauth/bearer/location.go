@@ -35,6 +35,7 @@ type TokenSource struct {
 type found struct {
 	tok    string
 	cookie bool
+	dpop   bool // Authorization: DPoP
 }
 
 // locate finds the token in the configured places: the token, whether it
@@ -48,8 +49,9 @@ func (b *Bearer) locate(r *http.Request) (found, *caddyauth.Denial) {
 		var vals []string
 		switch s.From {
 		case "authorization":
-			if v := caddyauth.Authorization(r); caddyauth.HasScheme(v, "bearer") {
-				vals = []string{v[len("bearer "):]}
+			if tok, isDPoP, ok := authorizationToken(caddyauth.Authorization(r)); ok {
+				n++
+				out = found{tok: tok, dpop: isDPoP}
 			}
 		case "header":
 			for _, v := range r.Header.Values(s.Name) {
@@ -122,7 +124,7 @@ func (b *Bearer) present(r *http.Request) bool {
 		s := &b.TokenFrom[i]
 		switch s.From {
 		case "authorization":
-			if caddyauth.HasScheme(caddyauth.Authorization(r), "bearer") {
+			if v := caddyauth.Authorization(r); caddyauth.HasScheme(v, "bearer") || b.dpop != nil && caddyauth.HasScheme(v, "dpop") {
 				return true
 			}
 		case "header":

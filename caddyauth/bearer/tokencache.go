@@ -18,6 +18,8 @@ type tokenClaims struct {
 	scopes []string
 	exp    time.Time      // zero: no expiry known (introspection without exp)
 	all    map[string]any // every claim, for the principal (claim conditions)
+	jkt    string         // cnf.jkt: bound to a DPoP key (RFC 9449)
+	x5t    string         // cnf["x5t#S256"]: bound to a client certificate (RFC 8705)
 
 	// the keys that verified the token, and their generation then: when
 	// they change (a key removed from a JWK set), the token is verified

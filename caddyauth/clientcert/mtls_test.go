@@ -5,10 +5,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -22,6 +25,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/restauth/caddy-restauth/internal/testkit"
+	"go.step.sm/crypto/jose"
 )
 
 // pki is a test CA: a root, two sibling intermediates and leaves.
@@ -160,6 +164,7 @@ func TestClientCert(t *testing.T) {
 	users := testkit.WriteFile(t, dir, "users.toml", testkit.UsersTOML())
 	res := testkit.WriteFile(t, dir, "deployment.toml", testkit.ResourcesTOML)
 	up := testkit.NewUpstream(t)
+	const boundSecret = "0123456789abcdef0123456789abcdef-bound"
 	// a tenant's users: bob of b.com, with a role of that tenant
 	bUsers := testkit.WriteFile(t, dir, "b.toml", fmt.Sprintf(`
 [[roles]]
@@ -208,7 +213,8 @@ https://localhost:%d {
 			}`, "") +
 		site(9446, "verify_if_given", "", `username header
 			trusted_client svc-gateway`) +
-		strings.Replace(site(9447, "verify_if_given", "", ""), "forward_identity", "forward_identity\n\t\ttenant b.com {\n\t\t\tusers "+bUsers+"\n\t\t}", 1)
+		strings.Replace(site(9447, "verify_if_given", "", ""), "forward_identity", "forward_identity\n\t\ttenant b.com {\n\t\t\tusers "+bUsers+"\n\t\t}", 1) +
+		strings.Replace(site(9448, "verify_if_given", "", ""), "forward_identity", "forward_identity\n\t\tbearer {\n\t\t\trequire_binding mtls\n\t\t\tjwt {\n\t\t\t\taudience api\n\t\t\t\tsecret "+boundSecret+"\n\t\t\t\talgorithms HS256\n\t\t\t}\n\t\t}", 1)
 	// trust_pool file in "request" mode still builds a pool; the mode
 	// (file names avoid .crt and .key: caddytest rewrites such paths)
 	// decides that nothing is verified.
@@ -228,6 +234,29 @@ https://localhost:%d {
 	})
 	twoCNs := p.client(leafOpts{rawSubj: twoCN})
 	bobAtB := p.client(leafOpts{cn: "bob@b.com"})
+	// certificate-bound tokens (RFC 8705), signed with go-jose
+	thumb := func(c tls.Certificate) string {
+		sum := sha256.Sum256(c.Certificate[0])
+		return base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	boundTo := func(cnf map[string]any) string {
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(boundSecret)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := map[string]any{"sub": "alice", "aud": "api", "exp": time.Now().Add(time.Hour).Unix()}
+		if cnf != nil {
+			c["cnf"] = cnf
+		}
+		payload, _ := json.Marshal(c)
+		obj, err := signer.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _ := obj.CompactSerialize()
+		return "Bearer " + tok
+	}
+	aliceBound := boundTo(map[string]any{"x5t#S256": thumb(alice)})
 
 	get := func(c *tls.Certificate, port int, path string, headers ...string) func() int {
 		return func() int {
@@ -252,6 +281,10 @@ https://localhost:%d {
 		reached bool
 	}{
 		{"cn mode: alice by Team A", 200, get(&alice, 9443, users_), true},
+		{"mtls-bound token with its certificate", 200, get(&alice, 9448, users_, "Authorization", aliceBound), true},
+		{"mtls-bound token with another certificate", 401, get(&carol, 9448, users_, "Authorization", aliceBound), false},
+		{"mtls-bound token without a certificate", 401, get(nil, 9448, users_, "Authorization", aliceBound), false},
+		{"require_binding mtls: an unbound token", 401, get(&alice, 9448, users_, "Authorization", boundTo(nil)), false},
 		{"tenants: CN=bob@b.com in b.com, with b.com's role", 200, get(&bobAtB, 9447, "/t/b.com"+users_), true},
 		{"tenants: CN=bob@b.com in the super tenant", 401, get(&bobAtB, 9447, users_), false},
 		{"tenants: CN=alice (a super-tenant user) in b.com", 401, get(&alice, 9447, "/t/b.com"+users_), false},

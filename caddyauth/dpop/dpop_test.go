@@ -1,0 +1,227 @@
+package dpop_test
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/restauth/caddy-restauth/caddyauth/dpop"
+)
+
+// ProofOpts are what a test proof says; go-jose, an independent JOSE
+// implementation, signs it.
+type ProofOpts struct {
+	Alg       jose.SignatureAlgorithm
+	Key       crypto.Signer // signs
+	JWKKey    any           // embedded in the header (default: Key's public key)
+	Typ       string
+	HTM, HTU  string
+	IAT       time.Time
+	JTI       string
+	ATH       string // "" with Token set: the token's hash
+	Token     string
+	Nonce     string
+	NoJWK     bool
+	ExtraHead map[string]any
+}
+
+// MakeProof signs a proof with go-jose.
+func MakeProof(t testing.TB, o ProofOpts) string {
+	t.Helper()
+	if o.Typ == "" {
+		o.Typ = "dpop+jwt"
+	}
+	if o.JTI == "" {
+		b := make([]byte, 12)
+		rand.Read(b)
+		o.JTI = base64.RawURLEncoding.EncodeToString(b)
+	}
+	if o.IAT.IsZero() {
+		o.IAT = time.Now()
+	}
+	claims := map[string]any{"jti": o.JTI, "htm": o.HTM, "htu": o.HTU, "iat": o.IAT.Unix()}
+	if o.ATH != "" {
+		claims["ath"] = o.ATH
+	} else if o.Token != "" {
+		sum := sha256.Sum256([]byte(o.Token))
+		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	if o.Nonce != "" {
+		claims["nonce"] = o.Nonce
+	}
+	payload, _ := json.Marshal(claims)
+	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(o.Typ))
+	pub := o.JWKKey
+	if pub == nil {
+		pub = o.Key.Public()
+	}
+	if !o.NoJWK {
+		opts = opts.WithHeader("jwk", jose.JSONWebKey{Key: pub})
+	}
+	for k, v := range o.ExtraHead {
+		opts = opts.WithHeader(jose.HeaderKey(k), v)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: o.Alg, Key: o.Key}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := obj.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestCheck(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ec2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	const htu = "https://api.example/v1/things"
+	const tok = "the.access.token"
+	good := func() ProofOpts {
+		return ProofOpts{Alg: jose.ES256, Key: ec, HTM: "POST", HTU: htu, Token: tok}
+	}
+	c := dpop.NewChecker()
+	now := time.Now()
+	jwkThumb := func(k any) string {
+		b, err := (&jose.JSONWebKey{Key: k}).Thumbprint(crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	for _, k := range []struct {
+		name string
+		o    ProofOpts
+		pub  any
+	}{
+		{"ES256", good(), ec.Public()},
+		{"RS256", ProofOpts{Alg: jose.RS256, Key: rk, HTM: "POST", HTU: htu, Token: tok}, rk.Public()},
+		{"PS256", ProofOpts{Alg: jose.PS256, Key: rk, HTM: "POST", HTU: htu, Token: tok}, rk.Public()},
+		{"EdDSA", ProofOpts{Alg: jose.EdDSA, Key: ed, HTM: "POST", HTU: htu, Token: tok}, ed.Public()},
+		{"htu with a query and another case of host (ignored, section 4.3)", ProofOpts{Alg: jose.ES256, Key: ec, HTM: "POST", HTU: "https://API.example:443/v1/things?x=1", Token: tok}, ec.Public()},
+	} {
+		p, err := c.Check(MakeProof(t, k.o), "POST", htu, tok, now)
+		if err != nil {
+			t.Errorf("%s: %v", k.name, err)
+			continue
+		}
+		if want := jwkThumb(k.pub); p.JKT != want {
+			t.Errorf("%s: thumbprint %s, go-jose's %s", k.name, p.JKT, want)
+		}
+	}
+	replayed := MakeProof(t, good())
+	if _, err := c.Check(replayed, "POST", htu, tok, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Check(replayed, "POST", htu, tok, now); !errors.Is(err, dpop.ErrReplay) {
+		t.Errorf("replayed: %v", err)
+	}
+	mod := func(f func(*ProofOpts)) ProofOpts { o := good(); f(&o); return o }
+	bad := []struct {
+		name string
+		o    ProofOpts
+	}{
+		{"wrong htm", mod(func(o *ProofOpts) { o.HTM = "GET" })},
+		{"htu of another host", mod(func(o *ProofOpts) { o.HTU = "https://evil.example/v1/things" })},
+		{"htu of another path", mod(func(o *ProofOpts) { o.HTU = "https://api.example/v1/other" })},
+		{"htu over http", mod(func(o *ProofOpts) { o.HTU = "http://api.example/v1/things" })},
+		{"stale iat", mod(func(o *ProofOpts) { o.IAT = now.Add(-2 * time.Minute) })},
+		{"iat in the future", mod(func(o *ProofOpts) { o.IAT = now.Add(2 * time.Minute) })},
+		{"ath of another token", mod(func(o *ProofOpts) { o.Token = "another.token.x" })},
+		{"signed by another key", mod(func(o *ProofOpts) { o.JWKKey = ec2.Public() })},
+		{"typ JWT", mod(func(o *ProofOpts) { o.Typ = "JWT" })},
+		{"no jwk", mod(func(o *ProofOpts) { o.NoJWK = true })},
+		{"no ath", mod(func(o *ProofOpts) { o.Token = "" })},
+	}
+	for _, b := range bad {
+		if _, err := c.Check(MakeProof(t, b.o), "POST", htu, tok, now); !errors.Is(err, dpop.ErrInvalid) {
+			t.Errorf("%s: %v, want invalid", b.name, err)
+		}
+	}
+	// alg none and HS256, and a private key in the jwk: made by hand
+	head := func(h map[string]any) string { b, _ := json.Marshal(h); return base64.RawURLEncoding.EncodeToString(b) }
+	body := base64.RawURLEncoding.EncodeToString([]byte(`{"jti":"x1","htm":"POST","htu":"` + htu + `","iat":` + itoa(now.Unix()) + `}`))
+	pubJWK, _ := (&jose.JSONWebKey{Key: ec.Public()}).MarshalJSON()
+	privJWK, _ := (&jose.JSONWebKey{Key: ec}).MarshalJSON()
+	for name, proof := range map[string]string{
+		"alg none":             head(map[string]any{"typ": "dpop+jwt", "alg": "none", "jwk": json.RawMessage(pubJWK)}) + "." + body + ".",
+		"alg HS256":            head(map[string]any{"typ": "dpop+jwt", "alg": "HS256", "jwk": map[string]any{"kty": "oct", "k": "c2VjcmV0"}}) + "." + body + ".c2ln",
+		"a private key in jwk": head(map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": json.RawMessage(privJWK)}) + "." + body + ".c2ln",
+		"not a JWS":            "abc",
+		"too long":             strings.Repeat("a.", 5000),
+	} {
+		if _, err := c.Check(proof, "POST", htu, "", now); !errors.Is(err, dpop.ErrInvalid) {
+			t.Errorf("%s: %v, want invalid", name, err)
+		}
+	}
+	// server nonces
+	cn := dpop.NewChecker()
+	cn.Nonce = func() (string, string) { return "n2", "n1" }
+	if _, err := cn.Check(MakeProof(t, good()), "POST", htu, tok, now); !errors.Is(err, dpop.ErrNonce) {
+		t.Errorf("no nonce: %v", err)
+	}
+	for _, n := range []string{"n1", "n2"} {
+		if _, err := cn.Check(MakeProof(t, mod(func(o *ProofOpts) { o.Nonce = n })), "POST", htu, tok, now); err != nil {
+			t.Errorf("nonce %s: %v", n, err)
+		}
+	}
+	if _, err := cn.Check(MakeProof(t, mod(func(o *ProofOpts) { o.Nonce = "n0" })), "POST", htu, tok, now); !errors.Is(err, dpop.ErrNonce) {
+		t.Errorf("old nonce: %v", err)
+	}
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestReplaysBounded: a full cache refuses rather than forgets.
+func TestReplaysBounded(t *testing.T) {
+	m := dpop.NewMemoryReplays(2)
+	until := time.Now().Add(time.Minute)
+	for _, j := range []string{"a", "b"} {
+		if seen, err := m.Seen("k", j, until); seen || err != nil {
+			t.Fatal(seen, err)
+		}
+	}
+	if _, err := m.Seen("k", "c", until); !errors.Is(err, dpop.ErrFull) {
+		t.Errorf("full: %v", err)
+	}
+	if seen, _ := m.Seen("k", "a", until); !seen {
+		t.Error("a forgotten")
+	}
+}
+
+// TestNormalizeHTU: section 4.3's comparison.
+func TestNormalizeHTU(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://A.example/x?q#f":  "https://a.example/x",
+		"https://a.example:443/x":  "https://a.example/x",
+		"http://a.example:80/x":    "http://a.example/x",
+		"https://a.example:8443/x": "https://a.example:8443/x",
+		"https://a.example":        "https://a.example/",
+		"ftp://a.example/x":        "",
+		"https://u@a.example/x":    "",
+		"/x":                       "",
+	} {
+		got, ok := dpop.NormalizeHTU(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("%q: %q %v, want %q", in, got, ok, want)
+		}
+	}
+}
