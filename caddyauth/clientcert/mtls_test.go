@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/go-jose/go-jose/v4"
 	"github.com/restauth/caddy-restauth/internal/testkit"
-	"go.step.sm/crypto/jose"
 )
 
 // pki is a test CA: a root, two sibling intermediates and leaves.
