@@ -751,6 +751,8 @@ func parseJWT(d *caddyfile.Dispenser) (*JWTValidator, error) {
 			}
 		case "jwks_url":
 			err = caddyauth.OneArg(d, &v.JWKSURL)
+		case "discovery":
+			err = caddyauth.OneArg(d, &v.Discovery)
 		case "key":
 			err = caddyauth.OneArg(d, &v.KeyFile)
 		case "secret":
@@ -775,7 +777,7 @@ func parseJWT(d *caddyfile.Dispenser) (*JWTValidator, error) {
 		case "kid_cooldown":
 			err = caddyauth.DurationArg(d, &v.KidCooldown)
 		default:
-			return nil, caddyauth.UnknownOption(d, "jwt", []string{"issuer", "audience", "jwks_url", "key", "secret", "algorithms", "typ",
+			return nil, caddyauth.UnknownOption(d, "jwt", []string{"issuer", "audience", "jwks_url", "discovery", "key", "secret", "algorithms", "typ",
 				"user_claim", "roles_claim", "roles_delimiter", "leeway", "refresh", "kid_cooldown"})
 		}
 		if err != nil {

@@ -2,10 +2,12 @@ package bearer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +42,9 @@ var jwksPool = caddy.NewUsagePool()
 // When the endpoint fails the last good set stays. A token whose kid is
 // unknown triggers a refetch, at most once per cooldown.
 type remoteKeys struct {
-	url      string
+	url       string // the key set's; with discovery, "" until the metadata names it
+	discovery string // an issuer whose metadata names the key set, or ""
+
 	refresh  time.Duration
 	cooldown time.Duration
 	client   *http.Client
@@ -58,11 +62,11 @@ type remoteKeys struct {
 
 // loadRemoteKeys returns the shared key set for a URL and settings,
 // starting it when it is new. Release it with jwksPool.Delete(key).
-func loadRemoteKeys(url string, refresh, cooldown time.Duration, logger *zap.Logger) (*remoteKeys, string, error) {
-	key := fmt.Sprintf("%s|%s|%s", url, refresh, cooldown)
+func loadRemoteKeys(url, discovery string, refresh, cooldown time.Duration, logger *zap.Logger) (*remoteKeys, string, error) {
+	key := fmt.Sprintf("%s|%s|%s|%s", url, discovery, refresh, cooldown)
 	v, _, err := jwksPool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		rk := &remoteKeys{
-			url: url, refresh: refresh, cooldown: cooldown, logger: logger,
+			url: url, discovery: discovery, refresh: refresh, cooldown: cooldown, logger: logger,
 			client: &http.Client{Timeout: jwksTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse // a key set does not move
 			}},
@@ -141,6 +145,21 @@ func (rk *remoteKeys) fetch() (time.Duration, error) {
 }
 
 func (rk *remoteKeys) get() (time.Duration, error) {
+	if rk.discovery != "" && rk.url == "" {
+		u, err := discoverJWKS(rk.client, rk.discovery)
+		if err != nil {
+			return 0, fmt.Errorf("discovery of %s: %w", rk.discovery, err)
+		}
+		rk.url = u
+	}
+	ttl, err := rk.getSet()
+	if err != nil && rk.discovery != "" {
+		rk.url = "" // read the metadata again next time: the key set may have moved
+	}
+	return ttl, err
+}
+
+func (rk *remoteKeys) getSet() (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), jwksTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rk.url, nil)
@@ -191,4 +210,71 @@ func cacheLifetime(cc string, def time.Duration) time.Duration {
 		}
 	}
 	return def
+}
+
+// discoverJWKS reads an issuer's metadata, RFC 8414's well-known place
+// first (/.well-known/oauth-authorization-server inserted before the
+// issuer's path), then OpenID Connect's (the issuer's URL with
+// /.well-known/openid-configuration appended), and returns its jwks_uri.
+// The metadata's issuer must be the configured one exactly (RFC 8414
+// section 3.3), so that one issuer's metadata cannot name another's keys.
+func discoverJWKS(client *http.Client, issuer string) (string, error) {
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", errors.New("the issuer is not an http(s) URL without query or fragment")
+	}
+	path := strings.TrimSuffix(u.EscapedPath(), "/")
+	places := []string{
+		u.Scheme + "://" + u.Host + "/.well-known/oauth-authorization-server" + path,
+		strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration",
+	}
+	var lastErr error
+	for _, place := range places {
+		var meta struct {
+			Issuer  string `json:"issuer"`
+			JWKSURI string `json:"jwks_uri"`
+		}
+		if lastErr = getJSON(client, place, &meta); lastErr != nil {
+			continue
+		}
+		if meta.Issuer != issuer {
+			return "", fmt.Errorf("%s names issuer %q, not %q", place, meta.Issuer, issuer)
+		}
+		ju, err := url.Parse(meta.JWKSURI)
+		if err != nil || ju.Host == "" || ju.Scheme != "https" && !(ju.Scheme == "http" && u.Scheme == "http") {
+			return "", fmt.Errorf("%s: jwks_uri %q is not an %s URL", place, meta.JWKSURI, u.Scheme)
+		}
+		return meta.JWKSURI, nil
+	}
+	return "", lastErr
+}
+
+// getJSON fetches a small JSON document (at most 64 KiB, no redirects).
+func getJSON(client *http.Client, place string, out any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), jwksTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, place, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d", place, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10+1))
+	if err != nil {
+		return err
+	}
+	if len(body) > 64<<10 {
+		return fmt.Errorf("%s: larger than 64 KiB", place)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%s: %w", place, err)
+	}
+	return nil
 }

@@ -36,6 +36,11 @@ type JWTValidator struct {
 	AnyAudience bool `json:"any_audience,omitempty"`
 	// JWKSURL is a JWK set URL, fetched in the background and refreshed.
 	JWKSURL string `json:"jwks_url,omitempty"`
+	// Discovery is an issuer URL whose metadata (RFC 8414, or OpenID
+	// Connect discovery) names the JWK set, instead of JWKSURL. The
+	// metadata's issuer must equal it exactly; it is also the accepted
+	// iss unless Issuers are given (which must then hold it).
+	Discovery string `json:"discovery,omitempty"`
 	// KeyFile is a file with PEM public keys or certificates (RSA, ECDSA,
 	// Ed25519) or a JWK set.
 	KeyFile string `json:"key_file,omitempty"`
@@ -83,13 +88,20 @@ var knownAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
 // provision loads the keys and builds the parser.
 func (v *JWTValidator) provision(ctx caddy.Context, logger *zap.Logger) error {
 	sources := 0
-	for _, s := range []string{v.JWKSURL, v.KeyFile, v.Secret} {
+	for _, s := range []string{v.JWKSURL, v.KeyFile, v.Secret, v.Discovery} {
 		if s != "" {
 			sources++
 		}
 	}
 	if sources != 1 {
-		return errors.New("give exactly one of jwks_url, key_file and secret")
+		return errors.New("give exactly one of jwks_url, discovery, key_file and secret")
+	}
+	if v.Discovery != "" {
+		if len(v.Issuers) == 0 {
+			v.Issuers = []string{v.Discovery}
+		} else if !slices.Contains(v.Issuers, v.Discovery) {
+			return fmt.Errorf("discovery %s: the issuers listed must hold it", v.Discovery)
+		}
 	}
 	if len(v.Algorithms) == 0 {
 		return errors.New("algorithms is required (for example: algorithms RS256)")
@@ -108,9 +120,9 @@ func (v *JWTValidator) provision(ctx caddy.Context, logger *zap.Logger) error {
 		}
 		hmac := strings.HasPrefix(a, "HS")
 		switch {
-		case hmac && v.JWKSURL != "":
+		case hmac && (v.JWKSURL != "" || v.Discovery != ""):
 			return fmt.Errorf("algorithm %s needs a secret: a key set from a URL is public, so its symmetric keys are never used", a)
-		case hmac != (v.Secret != "") && v.JWKSURL == "":
+		case hmac != (v.Secret != "") && v.JWKSURL == "" && v.Discovery == "":
 			if hmac {
 				return fmt.Errorf("algorithm %s needs a secret", a)
 			}
@@ -149,12 +161,21 @@ func (v *JWTValidator) provision(ctx caddy.Context, logger *zap.Logger) error {
 			}
 		}
 		v.keys = ks
+	case v.Discovery != "":
+		if !strings.HasPrefix(v.Discovery, "https://") && !strings.HasPrefix(v.Discovery, "http://") {
+			return fmt.Errorf("discovery %q is not an http(s) URL", v.Discovery)
+		}
+		rk, key, err := loadRemoteKeys("", v.Discovery, time.Duration(v.Refresh), time.Duration(v.KidCooldown), logger)
+		if err != nil {
+			return err
+		}
+		v.remote, v.poolKey = rk, key
 	default:
 		url := repl.ReplaceKnown(v.JWKSURL, "")
 		if !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://") {
 			return fmt.Errorf("jwks_url %q is not an http(s) URL", url)
 		}
-		rk, key, err := loadRemoteKeys(url, time.Duration(v.Refresh), time.Duration(v.KidCooldown), logger)
+		rk, key, err := loadRemoteKeys(url, "", time.Duration(v.Refresh), time.Duration(v.KidCooldown), logger)
 		if err != nil {
 			return err
 		}

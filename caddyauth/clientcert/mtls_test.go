@@ -215,6 +215,29 @@ https://localhost:%d {
 			trusted_client svc-gateway`) +
 		strings.Replace(site(9447, "verify_if_given", "", ""), "forward_identity", "forward_identity\n\t\ttenant b.com {\n\t\t\tusers "+bUsers+"\n\t\t}", 1) +
 		strings.Replace(site(9448, "verify_if_given", "", ""), "forward_identity", "forward_identity\n\t\tbearer {\n\t\t\trequire_binding mtls\n\t\t\tjwt {\n\t\t\t\taudience api\n\t\t\t\tsecret "+boundSecret+"\n\t\t\t\talgorithms HS256\n\t\t\t}\n\t\t}", 1)
+	// a token service that binds its tokens to the client certificate
+	withClients := testkit.WriteFile(t, dir, "clients.toml", testkit.UsersTOML()+testkit.ClientsTOML())
+	cfg += fmt.Sprintf(`
+https://localhost:9449 {
+	tls %s %s {
+		client_auth {
+			mode verify_if_given
+			trust_pool file %s
+		}
+	}
+	oauth2_server {
+		issuer https://localhost:9449
+		users %s
+		certificate_bound_tokens
+	}
+	rest_auth {
+		users %s
+		resources %s
+		bearer
+	}
+	reverse_proxy %s
+}
+`, srvCrt, srvPK, rootPEM, withClients, withClients, res, up.Addr())
 	// trust_pool file in "request" mode still builds a pool; the mode
 	// (file names avoid .crt and .key: caddytest rewrites such paths)
 	// decides that nothing is verified.
@@ -257,6 +280,24 @@ https://localhost:%d {
 		return "Bearer " + tok
 	}
 	aliceBound := boundTo(map[string]any{"x5t#S256": thumb(alice)})
+	issued := func(c *tls.Certificate) string {
+		req, _ := http.NewRequest("POST", "https://localhost:9449/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("svc", "svc-secret")
+		resp, err := p.tlsClient(c).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			AccessToken string `json:"access_token"`
+		}
+		json.NewDecoder(resp.Body).Decode(&out)
+		if out.AccessToken == "" {
+			t.Fatalf("no token: %d", resp.StatusCode)
+		}
+		return "Bearer " + out.AccessToken
+	}
 
 	get := func(c *tls.Certificate, port int, path string, headers ...string) func() int {
 		return func() int {
@@ -285,6 +326,10 @@ https://localhost:%d {
 		{"mtls-bound token with another certificate", 401, get(&carol, 9448, users_, "Authorization", aliceBound), false},
 		{"mtls-bound token without a certificate", 401, get(nil, 9448, users_, "Authorization", aliceBound), false},
 		{"require_binding mtls: an unbound token", 401, get(&alice, 9448, users_, "Authorization", boundTo(nil)), false},
+		{"token service: a token issued over alice's connection, used with it", 200, get(&alice, 9449, me, "Authorization", issued(&alice)), true},
+		{"token service: the same token with carol's certificate", 401, get(&carol, 9449, me, "Authorization", issued(&alice)), false},
+		{"token service: the same token without a certificate", 401, get(nil, 9449, me, "Authorization", issued(&alice)), false},
+		{"token service: a token issued without a certificate is a bearer token", 200, get(nil, 9449, me, "Authorization", issued(nil)), true},
 		{"tenants: CN=bob@b.com in b.com, with b.com's role", 200, get(&bobAtB, 9447, "/t/b.com"+users_), true},
 		{"tenants: CN=bob@b.com in the super tenant", 401, get(&bobAtB, 9447, users_), false},
 		{"tenants: CN=alice (a super-tenant user) in b.com", 401, get(&alice, 9447, "/t/b.com"+users_), false},

@@ -314,6 +314,15 @@ type accessClaims struct {
 	// GrantType is client_credentials on a client's own token, whose
 	// subject is the client id and never a user (RFC 9068 section 5).
 	GrantType string `json:"gty,omitempty"`
+	// Cnf binds the token to a DPoP key or a client certificate.
+	Cnf *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is a token's cnf (RFC 7800): the thumbprint of the DPoP
+// key (RFC 9449) or of the client certificate (RFC 8705) it is bound to.
+type confirmation struct {
+	JKT string `json:"jkt,omitempty"`
+	X5T string `json:"x5t#S256,omitempty"`
 }
 
 // clientToken reports whether the token is a client's own (client
@@ -324,7 +333,7 @@ func (c *accessClaims) clientToken() bool {
 }
 
 // sign issues an access token; client marks a client's own token.
-func (o *oauthIssuer) sign(sub, clientID, scope, family string, client bool) (string, time.Time, error) {
+func (o *oauthIssuer) sign(sub, clientID, scope, family string, client bool, cnf *confirmation) (string, time.Time, error) {
 	k := o.ring.current()
 	if k == nil {
 		return "", time.Time{}, errors.New("no signing key")
@@ -336,7 +345,7 @@ func (o *oauthIssuer) sign(sub, clientID, scope, family string, client bool) (st
 			Issuer: o.issuer, Subject: sub, Audience: o.audience, ID: randomID(16),
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
 		},
-		ClientID: clientID, Scope: scope, Family: family,
+		ClientID: clientID, Scope: scope, Family: family, Cnf: cnf,
 	}
 	if client {
 		c.GrantType = "client_credentials"
@@ -391,8 +400,12 @@ func (o *oauthIssuer) Verify(tok string) (*caddyauth.IssuedToken, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &caddyauth.IssuedToken{Subject: c.Subject, ClientID: c.ClientID, Scope: c.Scope, ID: c.ID, Family: c.Family,
-		Audience: c.Audience, Expires: c.ExpiresAt.Time, Client: c.clientToken()}, nil
+	it := &caddyauth.IssuedToken{Subject: c.Subject, ClientID: c.ClientID, Scope: c.Scope, ID: c.ID, Family: c.Family,
+		Audience: c.Audience, Expires: c.ExpiresAt.Time, Client: c.clientToken()}
+	if c.Cnf != nil {
+		it.JKT, it.X5T = c.Cnf.JKT, c.Cnf.X5T
+	}
+	return it, nil
 }
 
 // Revoked reports whether a token's id or its family was revoked.

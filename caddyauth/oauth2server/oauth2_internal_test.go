@@ -30,7 +30,7 @@ func TestIssuerSharedStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Destruct()
-	tok, _, err := a.sign("alice", "app", "x", "", false)
+	tok, _, err := a.sign("alice", "app", "x", "", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,12 +72,12 @@ func BenchmarkTokenService(b *testing.B) {
 	b.Run("issue", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			if _, _, err := o.sign("svc", "svc", "a b", "", true); err != nil {
+			if _, _, err := o.sign("svc", "svc", "a b", "", true, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
-	tok, _, _ := o.sign("alice", "app", "a b", "", false)
+	tok, _, _ := o.sign("alice", "app", "a b", "", false, nil)
 	b.Run("verify", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {

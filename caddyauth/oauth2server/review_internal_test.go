@@ -104,7 +104,7 @@ func TestReview8SharedStorage(t *testing.T) {
 		t.Fatalf("rotation: %d keys, %v", len(keys), err)
 	}
 	a.ring.set(keys)
-	tok, _, err := a.sign("alice", "app", "s", "", false)
+	tok, _, err := a.sign("alice", "app", "s", "", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

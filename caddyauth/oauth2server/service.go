@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/restauth/caddy-restauth/caddyauth"
+	"github.com/restauth/caddy-restauth/caddyauth/dpop"
 	"github.com/restauth/caddy-restauth/caddyauth/passwords"
 	"github.com/restauth/caddy-restauth/caddyauth/throttle"
 	"github.com/restauth/caddy-restauth/permissions"
@@ -98,6 +99,15 @@ type TokenService struct {
 	// SecondaryStores are WSO2's secondary user stores for the password
 	// grant and refreshes: DOMAIN/alice is looked up in DOMAIN's store.
 	SecondaryStores []caddyauth.SecondaryStore `json:"secondary_stores,omitempty"`
+	// CertificateBoundTokens binds access tokens to the client certificate
+	// of the token request's connection, when the TLS layer verified one
+	// (RFC 8705 section 3: cnf x5t#S256). Tokens of requests without one
+	// are not bound.
+	CertificateBoundTokens bool `json:"certificate_bound_tokens,omitempty"`
+	// DPoPAlgorithms are the DPoP proof algorithms accepted on the token
+	// endpoint; a request with a DPoP proof gets a DPoP-bound token
+	// (RFC 9449 section 5). Default: the asymmetric JWS algorithms.
+	DPoPAlgorithms []string `json:"dpop_algorithms,omitempty"`
 	// ThrottleStoreRaw shares failure counts with a fleet's other
 	// instances (a module in http.rest_auth.throttle_stores, such as
 	// redis). When the store carries messages too, revocations and key
@@ -113,6 +123,10 @@ type TokenService struct {
 	limits     *throttle.Limits
 	unregister []func()
 	logger     *zap.Logger
+	dpop       *dpop.Checker // the token endpoint's proofs
+	metaRFC    string        // where the metadata is served (RFC 8414, OpenID Connect)
+	metaOIDC   string
+	origin     string // the issuer's scheme://host, for the endpoints' URLs
 }
 
 // tokenUsers are the clients, roles and users a token service checks,
@@ -197,6 +211,18 @@ func (t *TokenService) Provision(ctx caddy.Context) error {
 		t.BasePath = "/oauth2"
 	}
 	t.BasePath = "/" + strings.Trim(t.BasePath, "/")
+	if err := t.metaPaths(); err != nil {
+		return err
+	}
+	t.dpop = dpop.NewChecker()
+	for _, a := range t.DPoPAlgorithms {
+		if !slices.Contains(dpop.DefaultAlgorithms, a) {
+			return fmt.Errorf("oauth2_server: dpop_algorithms: %s is not an asymmetric JWS algorithm", a)
+		}
+	}
+	if len(t.DPoPAlgorithms) > 0 {
+		t.dpop.Algorithms = t.DPoPAlgorithms
+	}
 	if len(t.Audience) == 0 {
 		t.Audience = []string{t.Issuer}
 	}
@@ -317,6 +343,9 @@ func throttled(code string, wait time.Duration) *oauthError {
 
 // ServeHTTP answers the service's endpoints and passes anything else on.
 func (t *TokenService) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if r.URL.Path == t.metaRFC || r.URL.Path == t.metaOIDC {
+		return t.serveMetadata(w, r)
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, t.BasePath+"/")
 	if !ok {
 		return next.ServeHTTP(w, r)
@@ -433,6 +462,10 @@ func (t *TokenService) authenticateClient(r *http.Request, u *tokenUsers) (*clie
 
 // token runs a grant; the answer includes "sub" for the log line only.
 func (t *TokenService) token(r *http.Request, u *tokenUsers, c *client) (map[string]any, *oauthError) {
+	cnf, oe := t.binding(r)
+	if oe != nil {
+		return nil, oe
+	}
 	grant := r.PostForm.Get("grant_type")
 	if grant == "" {
 		return nil, oerr(http.StatusBadRequest, "invalid_request", "grant_type is required")
@@ -450,7 +483,7 @@ func (t *TokenService) token(r *http.Request, u *tokenUsers, c *client) (map[str
 		if oe != nil {
 			return nil, oe
 		}
-		return t.issue(c, grantOf{sub: c.ID, scopes: scopes})
+		return t.issue(c, grantOf{sub: c.ID, scopes: scopes, cnf: cnf})
 	case "password":
 		user, pass := r.PostForm.Get("username"), r.PostForm.Get("password")
 		acct, oe := t.checkUser(r, u, user, pass)
@@ -461,14 +494,14 @@ func (t *TokenService) token(r *http.Request, u *tokenUsers, c *client) (map[str
 		if oe != nil {
 			return nil, oe
 		}
-		g := grantOf{sub: user, scopes: scopes, user: true}
+		g := grantOf{sub: user, scopes: scopes, user: true, cnf: cnf}
 		if slices.Contains(c.GrantTypes, "refresh_token") {
 			g.family, g.grant, g.cred = randomID(16), grant, acct.Tag
 			g.familyEnds = time.Now().Add(time.Duration(t.RefreshTTL)).UTC()
 		}
 		return t.issue(c, g)
 	default: // refresh_token
-		return t.refresh(r, u, c, requested)
+		return t.refresh(r, u, c, requested, cnf)
 	}
 }
 
@@ -482,6 +515,7 @@ type grantOf struct {
 	// family's end
 	family, grant, cred string
 	familyEnds          time.Time
+	cnf                 *confirmation // what the access token is bound to, or nil
 }
 
 // grantScopes: the requested scopes the caller may have; none requested
@@ -553,7 +587,7 @@ func (t *TokenService) checkUser(r *http.Request, u *tokenUsers, user, pass stri
 // token in it.
 func (t *TokenService) issue(c *client, g grantOf) (map[string]any, *oauthError) {
 	scope := strings.Join(g.scopes, " ")
-	at, exp, err := t.iss.sign(g.sub, c.ID, scope, g.family, !g.user)
+	at, exp, err := t.iss.sign(g.sub, c.ID, scope, g.family, !g.user, g.cnf)
 	if err != nil {
 		t.logger.Error("token service: signing failed", zap.Error(err))
 		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "could not sign a token")
@@ -561,6 +595,9 @@ func (t *TokenService) issue(c *client, g grantOf) (map[string]any, *oauthError)
 	resp := map[string]any{
 		"access_token": at, "token_type": "Bearer", "expires_in": int(time.Until(exp).Round(time.Second).Seconds()),
 		"scope": scope, "sub": g.sub,
+	}
+	if g.cnf != nil && g.cnf.JKT != "" {
+		resp["token_type"] = "DPoP" // RFC 9449 section 5
 	}
 	if g.family != "" {
 		rt, err := t.iss.newRefresh(refreshRecord{ClientID: c.ID, Subject: g.sub, Scope: scope, Family: g.family,
@@ -582,7 +619,7 @@ func (t *TokenService) issue(c *client, g grantOf) (map[string]any, *oauthError)
 // cut to what the client and the user's roles hold now. A family ends
 // refresh_ttl after the grant that began it, however often it is rotated
 // (RFC 9700 section 4.14.2).
-func (t *TokenService) refresh(r *http.Request, u *tokenUsers, c *client, requested []string) (map[string]any, *oauthError) {
+func (t *TokenService) refresh(r *http.Request, u *tokenUsers, c *client, requested []string, cnf *confirmation) (map[string]any, *oauthError) {
 	bad := oerr(http.StatusBadRequest, "invalid_grant", "the refresh token is not valid")
 	tok := r.PostForm.Get("refresh_token")
 	if tok == "" || len(tok) > 512 {
@@ -649,7 +686,7 @@ func (t *TokenService) refresh(r *http.Request, u *tokenUsers, c *client, reques
 		return nil, unavailable
 	}
 	return t.issue(c, grantOf{sub: rec.Subject, scopes: scopes, user: true, family: rec.Family, grant: rec.Grant,
-		cred: rec.Cred, familyEnds: rec.Expires})
+		cred: rec.Cred, familyEnds: rec.Expires, cnf: cnf})
 }
 
 // introspect answers RFC 7662 for the service's own tokens.
@@ -667,6 +704,12 @@ func (t *TokenService) introspect(ctx context.Context, tok string) map[string]an
 		// section 5.1), Bearer; username only for a resource owner's token
 		out := map[string]any{"active": true, "token_type": "Bearer", "iss": c.Issuer, "sub": c.Subject,
 			"client_id": c.ClientID, "scope": c.Scope, "exp": c.ExpiresAt.Unix(), "iat": c.IssuedAt.Unix(), "jti": c.ID, "aud": c.Audience}
+		if c.Cnf != nil {
+			out["cnf"] = c.Cnf
+			if c.Cnf.JKT != "" {
+				out["token_type"] = "DPoP"
+			}
+		}
 		if !c.clientToken() {
 			out["username"] = c.Subject
 		}
@@ -819,6 +862,13 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = caddyauth.DurationArg(d, &t.KeyRotation)
 		case "algorithm":
 			err = caddyauth.OneArg(d, &t.Algorithm)
+		case "certificate_bound_tokens":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			t.CertificateBoundTokens = true
+		case "dpop_algorithms":
+			err = caddyauth.SomeArgs(d, &t.DPoPAlgorithms)
 		case "throttle":
 			n, w, perr := throttle.ParseLimit(d, "throttle", "10 1m")
 			if perr != nil {
@@ -855,7 +905,8 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		default:
 			return caddyauth.UnknownOption(d, "oauth2_server", []string{"issuer", "users", "user_store", "secondary_store", "base_path", "audience", "access_ttl", "refresh_ttl",
-				"key_rotation", "algorithm", "throttle", "throttle_address", "throttle_user", "throttle_ipv6_prefix", "throttle_store"})
+				"key_rotation", "algorithm", "throttle", "throttle_address", "throttle_user", "throttle_ipv6_prefix", "throttle_store",
+				"certificate_bound_tokens", "dpop_algorithms"})
 		}
 		if err != nil {
 			return err
