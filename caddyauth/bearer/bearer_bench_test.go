@@ -1,17 +1,26 @@
 package bearer
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/restauth/caddy-restauth/caddyauth"
 	"github.com/restauth/caddy-restauth/caddyauth/filestore"
@@ -109,4 +118,69 @@ func benchSnapshot(b testing.TB) *caddyauth.Snapshot {
 		b.Fatal(err)
 	}
 	return s
+}
+
+// BenchmarkBinding: a cached ES256 token as a bearer token, bound to the
+// connection's client certificate (RFC 8705), and bound to a DPoP key
+// with a proof on each request (RFC 9449; one proof reused, the replay
+// cache off, so that the proof's check is what is measured).
+func BenchmarkBinding(b *testing.B) {
+	s := benchSnapshot(b)
+	issuerKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	holder, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "alice"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}, &x509.Certificate{SerialNumber: big.NewInt(1)}, &leafKey.PublicKey, leafKey)
+	leaf, _ := x509.ParseCertificate(der)
+	thumb, _ := (&jose.JSONWebKey{Key: holder.Public()}).Thumbprint(crypto.SHA256)
+	jkt := base64.RawURLEncoding.EncodeToString(thumb)
+	mk := func(cnf map[string]any) string {
+		c := jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}
+		if cnf != nil {
+			c["cnf"] = cnf
+		}
+		tok, _ := jwt.NewWithClaims(jwt.SigningMethodES256, c).SignedString(issuerKey)
+		return tok
+	}
+	v := &JWTValidator{Algorithms: []string{"ES256"}}
+	v.keys = keySet{{key: &issuerKey.PublicKey}}
+	if err := v.setup(); err != nil {
+		b.Fatal(err)
+	}
+	bearer := &Bearer{JWT: []*JWTValidator{v}, RolesFrom: "both", Realm: "r", DPoP: &DPoPConfig{}}
+	if err := bearer.provisionDPoP(); err != nil {
+		b.Fatal(err)
+	}
+	bearer.dpop.Replays = nil
+	bearer.cache, bearer.refused = newTokenCache(10), new(refusedCache)
+
+	plain := httptest.NewRequest("GET", "http://api.test/x", nil)
+	plain.Header.Set("Authorization", "Bearer "+mk(nil))
+	mtls := httptest.NewRequest("GET", "http://api.test/x", nil)
+	mtls.Header.Set("Authorization", "Bearer "+mk(map[string]any{"x5t#S256": certThumbprint(leaf)}))
+	mtls.TLS = &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{leaf}}}
+	dtok := mk(map[string]any{"jkt": jkt})
+	dreq := httptest.NewRequest("GET", "http://api.test/x", nil)
+	dreq.Header.Set("Authorization", "DPoP "+dtok)
+	sum := sha256.Sum256([]byte(dtok))
+	payload, _ := json.Marshal(map[string]any{"jti": "j1", "htm": "GET", "htu": "http://api.test/x", "iat": time.Now().Unix(),
+		"ath": base64.RawURLEncoding.EncodeToString(sum[:])})
+	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: holder},
+		(&jose.SignerOptions{}).WithType("dpop+jwt").WithHeader("jwk", jose.JSONWebKey{Key: holder.Public()}))
+	obj, _ := signer.Sign(payload)
+	proof, _ := obj.CompactSerialize()
+	dreq.Header.Set("DPoP", proof)
+	for _, c := range []struct {
+		name string
+		req  *http.Request
+	}{{"bearer", plain}, {"mtls-bound", mtls}, {"dpop", dreq}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := bearer.Authenticate(c.req, s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

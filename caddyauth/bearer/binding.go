@@ -2,6 +2,7 @@ package bearer
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -112,8 +113,14 @@ func (b *Bearer) binding(r *http.Request, tok string, dpopScheme bool, tc *token
 	}
 	if tc.x5t != "" {
 		leaf := verifiedLeaf(r)
-		if leaf == nil || certThumbprint(leaf) != tc.x5t {
+		if leaf == nil {
 			return denyBound
+		}
+		if tc.matched.Load() != leaf {
+			if !thumbprintIs(leaf, tc.x5t) {
+				return denyBound
+			}
+			tc.matched.Store(leaf)
 		}
 	}
 	switch b.RequireBinding {
@@ -147,6 +154,20 @@ func verifiedLeaf(r *http.Request) *x509.Certificate {
 func certThumbprint(c *x509.Certificate) string {
 	sum := sha256.Sum256(c.Raw)
 	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// thumbprintIs compares a certificate's SHA-256 with a token's x5t#S256
+// without building the text: the hash of the DER, and the decoded claim.
+func thumbprintIs(c *x509.Certificate, x5t string) bool {
+	var want [sha256.Size]byte
+	if base64.RawURLEncoding.DecodedLen(len(x5t)) != sha256.Size {
+		return false
+	}
+	if n, err := base64.RawURLEncoding.Strict().Decode(want[:], []byte(x5t)); err != nil || n != sha256.Size {
+		return false
+	}
+	got := sha256.Sum256(c.Raw)
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // binding names how a token is bound: mtls, dpop or "".

@@ -2,6 +2,7 @@ package bearer
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,10 @@ type tokenClaims struct {
 	all    map[string]any // every claim, for the principal (claim conditions)
 	jkt    string         // cnf.jkt: bound to a DPoP key (RFC 9449)
 	x5t    string         // cnf["x5t#S256"]: bound to a client certificate (RFC 8705)
+	// the last certificate that matched x5t: a client's next request on
+	// the same connection brings the same parsed certificate, which then
+	// needs no hashing (a certificate never changes once parsed)
+	matched atomic.Pointer[x509.Certificate]
 
 	// the keys that verified the token, and their generation then: when
 	// they change (a key removed from a JWK set), the token is verified
