@@ -30,6 +30,7 @@ done <<'TARGETS'
 ./caddyauth/bearer FuzzParseJWKSet   10000
 ./caddyauth/bearer FuzzVerifyAgainstJose 3000
 ./caddyauth/bearer FuzzRemoveCredentials 5000
+./caddyauth/dpop   FuzzCheck            5000
 ./caddyauth/ldapstore FuzzUserFilter  5000
 ./certcn        FuzzCommonName       100000
 ./certcn        FuzzUnescape         100000

@@ -225,3 +225,24 @@ func TestNormalizeHTU(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheck: whatever a proof holds, the check answers without panicking,
+// and a proof it accepts names a key by a SHA-256 thumbprint and is for
+// the request it was checked against.
+func FuzzCheck(f *testing.F) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Unix(1800000000, 0)
+	f.Add(MakeProof(f, ProofOpts{Alg: jose.ES256, Key: ec, HTM: "GET", HTU: "https://a.example/x", IAT: now}))
+	f.Add(MakeProof(f, ProofOpts{Alg: jose.ES256, Key: ec, HTM: "POST", HTU: "https://a.example/x", IAT: now}))
+	f.Add("eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6Im5vbmUifQ.e30.")
+	f.Fuzz(func(t *testing.T, proof string) {
+		c := &dpop.Checker{Algorithms: dpop.DefaultAlgorithms, Window: time.Minute}
+		p, err := c.Check(proof, "GET", "https://a.example/x", "", now)
+		if err != nil {
+			return
+		}
+		if len(p.JKT) != 43 || p.JTI == "" || p.IAT.Sub(now) > time.Minute || now.Sub(p.IAT) > time.Minute {
+			t.Fatalf("accepted %q as %+v", proof, p)
+		}
+	})
+}
