@@ -56,6 +56,9 @@ type Denial struct {
 	Status     int
 	Reason     string        // a reason code such as basic.invalid
 	RetryAfter time.Duration // for 429
+	// Header are response fields the answer carries besides the
+	// challenges (a DPoP-Nonce, say); nil for most denials.
+	Header http.Header
 }
 
 func (d *Denial) Error() string { return "denied: " + d.Reason }

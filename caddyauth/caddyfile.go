@@ -261,11 +261,15 @@ func parseResource(d *caddyfile.Dispenser) (RuleConfig, error) {
 				return rc, d.ArgErr()
 			}
 			rc.Authorizers = append(rc.Authorizers, names...)
+		case "require_binding":
+			if err := OneArg(d, &rc.RequireBinding); err != nil {
+				return rc, err
+			}
 		case "cross_tenant":
 			rc.CrossTenant = true
 			rc.CrossTenantAllowed = append(rc.CrossTenantAllowed, d.RemainingArgs()...)
 		default:
-			return rc, UnknownOption(d, "resource", []string{"secured", "permissions", "scopes", "auth_handlers", "authorizers", "cross_tenant"})
+			return rc, UnknownOption(d, "resource", []string{"secured", "permissions", "scopes", "auth_handlers", "authorizers", "cross_tenant", "require_binding"})
 		}
 	}
 	return rc, nil

@@ -139,6 +139,9 @@ type RuleConfig struct {
 	// empty (WSO2's cross_tenant and cross_access_allowed_tenants).
 	CrossTenant        bool     `json:"cross_tenant,omitempty"`
 	CrossTenantAllowed []string `json:"cross_tenant_allowed,omitempty"`
+	// RequireBinding makes tokens on this rule sender-constrained: "mtls"
+	// (bound to the client certificate), "dpop" (to a DPoP key) or "any".
+	RequireBinding string `json:"require_binding,omitempty"`
 	// Source is where the rule was written ("Caddyfile:12"), for errors,
 	// lint, logs and the admin API; the Caddyfile adapter fills it.
 	Source string `json:"source,omitempty"`
@@ -405,6 +408,12 @@ func (rc RuleConfig) rule() (permissions.Rule, error) {
 	}
 	r.Handlers = permissions.HandlerNames(rc.AuthHandlers)
 	r.Authorizers = rc.Authorizers
+	switch rc.RequireBinding {
+	case "", "mtls", "dpop", "any":
+		r.Binding = rc.RequireBinding
+	default:
+		return permissions.Rule{}, fmt.Errorf("require_binding must be mtls, dpop or any, not %q", rc.RequireBinding)
+	}
 	r.CrossTenant = rc.CrossTenant
 	for _, t := range rc.CrossTenantAllowed {
 		r.CrossTenantAllowed = append(r.CrossTenantAllowed, strings.ToLower(t))

@@ -90,6 +90,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		// 4.1), the failing one's saying what was wrong
 		return h.refuse(w, r, s, refusal{d: asDenial(err), path: path, rule: i, failed: auth, cause: err})
 	}
+	// a rule that wants sender-constrained tokens
+	if rule.Binding != "" && p.Token && !(p.Binding != "" && (rule.Binding == "any" || rule.Binding == p.Binding)) {
+		return h.refuse(w, r, s, refusal{d: errUnbound, path: path, rule: i, failed: auth, p: p})
+	}
 	// a user acts in its own tenant, or in another where the rule lets it
 	ts, userTenant := s, ""
 	if s.tenants != nil {
@@ -233,6 +237,7 @@ var (
 	errDenied       = &Denial{Status: http.StatusForbidden, Reason: "authz.denied"}
 	errBadTenant    = &Denial{Status: http.StatusNotFound, Reason: "tenant.invalid"}
 	errCrossTenant  = deny("authz.cross_tenant")
+	errUnbound      = deny("bearer.unbound")
 	errUserTenant   = deny("auth.unknown_tenant")
 
 	insufficientScope = []string{`Bearer error="insufficient_scope"`}
@@ -264,6 +269,11 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, s *Snapshot, f 
 	}
 	if (d.Status == http.StatusTooManyRequests || d.Status == http.StatusServiceUnavailable) && d.RetryAfter > 0 {
 		hdr["Retry-After"] = retryAfter(d.RetryAfter)
+	}
+	for k, v := range d.Header {
+		if !strings.EqualFold(k, "Www-Authenticate") && !strings.EqualFold(k, "Content-Type") && !strings.EqualFold(k, "Content-Length") {
+			hdr[k] = v
+		}
 	}
 	auth := ""
 	if f.p != nil {
@@ -410,6 +420,11 @@ var descriptions = map[string]string{
 	"tenant.invalid":        "The tenant domain is not valid.",
 	"authz.cross_tenant":    "The user cannot act in this tenant.",
 	"auth.unknown_tenant":   "The user's tenant is not valid.",
+	"bearer.unbound":        "This resource needs a token bound to its holder (DPoP or a client certificate).",
+	"dpop.invalid_proof":    "The DPoP proof is not valid.",
+	"dpop.invalid_token":    "The access token is not valid for this DPoP proof.",
+	"dpop.use_nonce":        "Send a DPoP proof with the server's nonce.",
+	"dpop.busy":             "The server is busy; try again later.",
 	"bearer.throttled":      "Too many invalid access tokens from this address; try again later.",
 	"authz.denied":          "The caller lacks a permission or scope this resource requires.",
 	"auth.unavailable":      "Authentication could not be completed; try again later.",

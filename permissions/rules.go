@@ -67,6 +67,10 @@ type Rule struct {
 	// the user's tenant (cross_access_allowed_tenants, lower case).
 	CrossTenant        bool
 	CrossTenantAllowed []string
+	// Binding, when set, makes a token principal need a token bound to
+	// its holder: "mtls", "dpop" or "any" (other principals are not
+	// tokens and are not concerned).
+	Binding string
 	// Ignored lists WSO2 keys that were accepted but are not implemented.
 	Ignored []string
 }

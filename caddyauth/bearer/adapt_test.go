@@ -82,3 +82,50 @@ func TestBearerConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAdaptBinding: the Caddyfile's DPoP, binding and discovery options.
+func TestAdaptBinding(t *testing.T) {
+	got, err := testkit.AdaptRestAuth(t, `
+		bearer {
+			require_binding any
+			dpop {
+				algorithms ES256 EdDSA
+				window 30s
+				replay_cache_size 1000
+				replay_store redis {
+					address 127.0.0.1:6379
+				}
+				nonce {env.DPOP_NONCE_KEY}
+				nonce_lifetime 2m
+			}
+			jwt {
+				discovery https://idp.example
+				audience api
+				algorithms ES256
+			}
+		}
+		resource /bound/* {
+			require_binding mtls
+		}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`"require_binding":"any"`, `"dpop":{"algorithms":["ES256","EdDSA"],"nonce":true,"nonce_key":"{env.DPOP_NONCE_KEY}","nonce_lifetime":120000000000,"replay_cache_size":1000,"replay_store":{"address":"127.0.0.1:6379","store":"redis"},"window":30000000000}`,
+		`"discovery":"https://idp.example"`, `"require_binding":"mtls"`} {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s not in %s", w, got)
+		}
+	}
+	for _, c := range []struct{ body, want string }{
+		{"bearer {\nrequire_binding always\n}", "require_binding must be mtls, dpop or any"},
+		{"bearer {\nrequire_binding dpop\n}", "needs dpop switched on"},
+		{"bearer {\ndpop {\nalgorithms HS256\n}\n}", "not an asymmetric JWS algorithm"},
+		{"bearer {\ndpop {\nwindw 1m\n}\n}", "did you mean window"},
+		{"bearer\nresource /x/* {\nrequire_binding sometimes\n}", "require_binding must be mtls, dpop or any"},
+		{"bearer {\njwt {\ndiscovery https://a\njwks_url https://b\naudience any\nalgorithms ES256\n}\n}", "exactly one of"},
+	} {
+		if err := testkit.ValidateRestAuth(t, c.body); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.body, err, c.want)
+		}
+	}
+}

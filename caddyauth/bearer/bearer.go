@@ -106,6 +106,7 @@ type Bearer struct {
 	limits   *throttle.Limits // bad tokens per client address
 	dpop     *dpop.Checker    // nil without DPoP
 	dpopAlgs string           // for the DPoP challenge
+	nonces   *nonces          // with dpop nonce
 	cache    *tokenCache
 	refused  *refusedCache       // recent refusals, apart (a flood of forged tokens fills only this)
 	flight   *singleflight.Group // one verification for concurrent requests with one token
@@ -154,7 +155,7 @@ func (b *Bearer) Provision(ctx caddy.Context) error {
 	if b.BadTokenLimit == 0 {
 		b.BadTokenLimit = 100
 	}
-	if err := b.provisionDPoP(); err != nil {
+	if err := b.provisionDPoP(&ctx); err != nil {
 		return err
 	}
 	b.limits = throttle.PerAddress("bearer", b.BadTokenLimit, time.Duration(b.BadTokenWindow), b.BadTokenIPv6Prefix)
@@ -257,6 +258,8 @@ func (b *Bearer) Challenge(err error) string {
 		switch d.Reason {
 		case "dpop.invalid_proof":
 			return `DPoP error="invalid_dpop_proof", algs="` + b.dpopAlgs + `"`
+		case "dpop.use_nonce":
+			return `DPoP error="use_dpop_nonce", algs="` + b.dpopAlgs + `"`
 		case "dpop.invalid_token":
 			if b.dpop == nil {
 				return `Bearer realm="` + b.Realm + `"` // DPoP is not offered here
@@ -677,6 +680,27 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 						return err
 					}
 					cfg.Window = caddy.Duration(w)
+				case "replay_store":
+					raw, err := caddyauth.ThrottleStoreArg(d)
+					if err != nil {
+						return err
+					}
+					cfg.ReplayStoreRaw = raw
+				case "nonce":
+					cfg.Nonce = true
+					if d.NextArg() {
+						cfg.NonceKey = d.Val()
+					}
+				case "nonce_lifetime":
+					var v string
+					if err := caddyauth.OneArg(d, &v); err != nil {
+						return err
+					}
+					w, err := caddyauth.ParseDuration(d, "nonce_lifetime", v)
+					if err != nil {
+						return err
+					}
+					cfg.NonceLifetime = caddy.Duration(w)
 				case "replay_cache_size":
 					var v string
 					if err := caddyauth.OneArg(d, &v); err != nil {
@@ -688,7 +712,7 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					}
 					cfg.ReplayCacheSize = n
 				default:
-					return caddyauth.UnknownOption(d, "dpop", []string{"algorithms", "window", "replay_cache_size"})
+					return caddyauth.UnknownOption(d, "dpop", []string{"algorithms", "window", "replay_cache_size", "replay_store", "nonce", "nonce_lifetime"})
 				}
 			}
 			b.DPoP = cfg

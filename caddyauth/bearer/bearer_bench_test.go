@@ -148,7 +148,7 @@ func BenchmarkBinding(b *testing.B) {
 		b.Fatal(err)
 	}
 	bearer := &Bearer{JWT: []*JWTValidator{v}, RolesFrom: "both", Realm: "r", DPoP: &DPoPConfig{}}
-	if err := bearer.provisionDPoP(); err != nil {
+	if err := bearer.provisionDPoP(nil); err != nil {
 		b.Fatal(err)
 	}
 	bearer.dpop.Replays = nil

@@ -1,16 +1,24 @@
 package bearer
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/restauth/caddy-restauth/caddyauth"
 	"github.com/restauth/caddy-restauth/caddyauth/dpop"
@@ -28,6 +36,22 @@ type DPoPConfig struct {
 	// until its window has passed); when full, proofs are refused.
 	// Default 100000.
 	ReplayCacheSize int `json:"replay_cache_size,omitempty"`
+	// ReplayStoreRaw remembers proofs for a whole fleet (a module in
+	// http.rest_auth.throttle_stores, such as redis): a proof used on one
+	// instance is a replay on every other. The local cache still runs,
+	// and decides alone while the store cannot be reached.
+	ReplayStoreRaw json.RawMessage `json:"replay_store,omitempty" caddy:"namespace=http.rest_auth.throttle_stores inline_key=store"`
+	// Nonce makes proofs carry a server nonce (RFC 9449 section 8): a
+	// request without the current one gets 401 use_dpop_nonce with the
+	// nonce in a DPoP-Nonce field. Nonces change every NonceLifetime
+	// (default 5m; the previous one is still accepted).
+	Nonce bool `json:"nonce,omitempty"`
+	// NonceLifetime is how long a nonce is current.
+	NonceLifetime caddy.Duration `json:"nonce_lifetime,omitempty"`
+	// NonceKey keys the nonces; the same on every instance of a fleet
+	// (placeholders such as {env.DPOP_NONCE_KEY} work). Default: a random
+	// key per process.
+	NonceKey string `json:"nonce_key,omitempty"`
 }
 
 // The binding denials.
@@ -42,12 +66,14 @@ var (
 	denyUnbound = caddyauth.Deny("bearer.unbound")
 )
 
-// provisionDPoP makes the proof checker.
-func (b *Bearer) provisionDPoP() error {
+// provisionDPoP makes the proof checker; ctx loads a replay store (nil
+// in benchmarks).
+func (b *Bearer) provisionDPoP(ctx *caddy.Context) error {
 	if b.DPoP == nil {
 		return nil
 	}
 	c := dpop.NewChecker()
+	local := c.Replays.(*dpop.MemoryReplays)
 	if len(b.DPoP.Algorithms) > 0 {
 		for _, a := range b.DPoP.Algorithms {
 			if a == "none" || strings.HasPrefix(a, "HS") || !contains(dpop.DefaultAlgorithms, a) {
@@ -60,7 +86,30 @@ func (b *Bearer) provisionDPoP() error {
 		c.Window = time.Duration(b.DPoP.Window)
 	}
 	if b.DPoP.ReplayCacheSize > 0 {
-		c.Replays = dpop.NewMemoryReplays(b.DPoP.ReplayCacheSize)
+		local = dpop.NewMemoryReplays(b.DPoP.ReplayCacheSize)
+		c.Replays = local
+	}
+	if len(b.DPoP.ReplayStoreRaw) > 0 && ctx != nil {
+		store, err := caddyauth.LoadThrottleStore(*ctx, b.DPoP.ReplayStoreRaw)
+		if err != nil {
+			return fmt.Errorf("bearer: dpop replay_store: %w", err)
+		}
+		c.Replays = &storeReplays{store: store, local: local, logger: b.logger, window: 2 * c.Window}
+	}
+	if b.DPoP.Nonce {
+		life := 5 * time.Minute
+		if b.DPoP.NonceLifetime > 0 {
+			life = time.Duration(b.DPoP.NonceLifetime)
+		}
+		key := []byte(caddy.NewReplacer().ReplaceKnown(b.DPoP.NonceKey, ""))
+		if len(key) == 0 {
+			key = make([]byte, 32)
+			if _, err := rand.Read(key); err != nil {
+				return err
+			}
+		}
+		b.nonces = &nonces{key: key, life: life}
+		c.Nonce = b.nonces.pair
 	}
 	b.dpop = c
 	b.dpopAlgs = strings.Join(c.Algorithms, " ")
@@ -100,8 +149,12 @@ func (b *Bearer) binding(r *http.Request, tok string, dpopScheme bool, tc *token
 		}
 		p, err := b.dpop.Check(proofs[0], r.Method, dpop.HTU(r), tok, time.Now())
 		if err != nil {
-			if errors.Is(err, dpop.ErrFull) {
+			switch {
+			case errors.Is(err, dpop.ErrFull):
 				return &caddyauth.Denial{Status: http.StatusServiceUnavailable, Reason: "dpop.busy", RetryAfter: time.Second}
+			case errors.Is(err, dpop.ErrNonce):
+				cur, _ := b.nonces.pair()
+				return &caddyauth.Denial{Status: http.StatusUnauthorized, Reason: "dpop.use_nonce", Header: http.Header{"Dpop-Nonce": {cur}}}
 			}
 			return denyDPoPProof
 		}
@@ -179,4 +232,58 @@ func (tc *tokenClaims) binding() string {
 		return "mtls"
 	}
 	return ""
+}
+
+// nonces are server nonces: an HMAC of the current period's number, so
+// that every instance with the same key agrees without talking.
+type nonces struct {
+	key  []byte
+	life time.Duration
+}
+
+// pair returns the current nonce and the previous one.
+func (n *nonces) pair() (string, string) {
+	p := time.Now().UnixNano() / int64(n.life)
+	return n.of(p), n.of(p - 1)
+}
+
+func (n *nonces) of(period int64) string {
+	m := hmac.New(sha256.New, n.key)
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(period))
+	m.Write(b[:])
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+}
+
+// storeReplays remembers proofs in a fleet's store, and in memory: a jti
+// counted twice (here or by another instance) is a replay. While the
+// store cannot be reached, the memory cache decides alone.
+type storeReplays struct {
+	store  caddyauth.ThrottleStore
+	local  *dpop.MemoryReplays
+	logger *zap.Logger
+	window time.Duration // how long the store keeps a proof: the same for every proof (it names the counter)
+	down   atomic.Bool
+}
+
+// Seen records the proof in both and reports whether either had it.
+func (s *storeReplays) Seen(jkt, jti string, until time.Time) (bool, error) {
+	seen, err := s.local.Seen(jkt, jti, until)
+	if err != nil || seen {
+		return seen, err
+	}
+	window := max(s.window, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	counts, err := s.store.Add(ctx, []caddyauth.CountKey{{Key: "dpop\x00" + jkt + "\x00" + jti, Window: window}})
+	if err != nil || len(counts) != 1 {
+		if !s.down.Swap(true) && s.logger != nil {
+			s.logger.Warn("DPoP replay store unreachable; each instance remembers proofs alone", zap.Error(err))
+		}
+		return false, nil
+	}
+	if s.down.Swap(false) && s.logger != nil {
+		s.logger.Info("DPoP replay store reachable again")
+	}
+	return counts[0].N > 1, nil
 }

@@ -47,6 +47,12 @@ type joseProof struct {
 
 func (p joseProof) sign(t *testing.T) string {
 	t.Helper()
+	return p.signWith(t, nil)
+}
+
+// signWith signs the proof with more claims.
+func (p joseProof) signWith(t *testing.T, extra map[string]any) string {
+	t.Helper()
 	if p.alg == "" {
 		p.alg = jose.ES256
 	}
@@ -64,6 +70,9 @@ func (p joseProof) sign(t *testing.T) string {
 	}
 	sum := sha256.Sum256([]byte(p.token))
 	claims := map[string]any{"jti": p.jti, "htm": p.htm, "htu": p.htu, "iat": p.iat.Unix(), "ath": base64.RawURLEncoding.EncodeToString(sum[:])}
+	for k, v := range extra {
+		claims[k] = v
+	}
 	payload, _ := json.Marshal(claims)
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: p.alg, Key: p.key},
 		(&jose.SignerOptions{}).WithType("dpop+jwt").WithHeader("jwk", jose.JSONWebKey{Key: pub}))
@@ -186,4 +195,56 @@ func handProof(t *testing.T, alg string, key *ecdsa.PrivateKey, htu, token strin
 	sum := sha256.Sum256([]byte(token))
 	body, _ := json.Marshal(map[string]any{"jti": "hand-" + alg, "htm": "GET", "htu": htu, "iat": time.Now().Unix(), "ath": base64.RawURLEncoding.EncodeToString(sum[:])})
 	return base64.RawURLEncoding.EncodeToString(head) + "." + base64.RawURLEncoding.EncodeToString(body)
+}
+
+// TestDPoPNonceAndRuleBinding: server nonces (section 8), and a rule that
+// wants bound tokens.
+func TestDPoPNonceAndRuleBinding(t *testing.T) {
+	issuerKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dir := t.TempDir()
+	keyFile := testkit.WriteFile(t, dir, "ec.pem", pemPublic(t, &issuerKey.PublicKey))
+	h := testkit.StartCaddy(t, fmt.Sprintf(`
+		users USERS
+		resources RESOURCES
+		bearer {
+			dpop {
+				nonce 0123456789abcdef0123456789abcdef
+			}
+			jwt {
+				issuer %s
+				audience api
+				key %s
+				algorithms ES256
+			}
+		}
+		resource /bound/* {
+			secured true
+			require_binding dpop
+		}`, issuer, keyFile))
+	claimsFor := func(cnf map[string]any) map[string]any {
+		c := map[string]any{"iss": issuer, "aud": "api", "sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}
+		if cnf != nil {
+			c["cnf"] = cnf
+		}
+		return c
+	}
+	bound := joseToken(t, issuerKey, claimsFor(map[string]any{"jkt": jkt(t, k1.Public())}))
+	plain := joseToken(t, issuerKey, claimsFor(nil))
+	path := "/bound/x"
+	htu := "http://127.0.0.1:9080" + path
+	// no nonce: 401 use_dpop_nonce, and the nonce to use
+	resp, _ := h.Do("GET", path, "Authorization", "DPoP "+bound, "DPoP", joseProof{key: k1, htm: "GET", htu: htu, token: bound}.sign(t))
+	nonce := resp.Header.Get("DPoP-Nonce")
+	if resp.StatusCode != 401 || nonce == "" || !strings.Contains(resp.Header.Get("Www-Authenticate"), `error="use_dpop_nonce"`) {
+		t.Fatalf("no nonce: %d, DPoP-Nonce %q, %q", resp.StatusCode, nonce, resp.Header.Values("Www-Authenticate"))
+	}
+	withNonce := func(n string) string {
+		p := joseProof{key: k1, htm: "GET", htu: htu, token: bound}
+		return p.signWith(t, map[string]any{"nonce": n})
+	}
+	h.Expect("the server's nonce", 200, true, h.Status("GET", path, "Authorization", "DPoP "+bound, "DPoP", withNonce(nonce)))
+	h.Expect("a made-up nonce", 401, false, h.Status("GET", path, "Authorization", "DPoP "+bound, "DPoP", withNonce("made-up")))
+	h.Expect("require_binding dpop on the rule: an unbound token", 401, false, h.Status("GET", path, "Authorization", "Bearer "+plain))
+	h.Expect("elsewhere the unbound token passes", 200, true, h.Status("GET", "/api/identity/user/v1.0/me", "Authorization", "Bearer "+plain))
 }
