@@ -235,3 +235,38 @@ func FuzzCompileRegexp(f *testing.F) {
 		}
 	})
 }
+
+// TestCertificateClients: clients that authenticate with certificates
+// (RFC 8705 section 2) and their mistakes.
+func TestCertificateClients(t *testing.T) {
+	const thumb = "q1MqZ0Rqk8V7mQ8u0m6d3Uj8Yp4hQYy2vN2r7tXk1yE"
+	u, err := ParseUsers("u.toml", []byte(`
+[[clients]]
+client_id = "a"
+token_endpoint_auth_method = "tls_client_auth"
+tls_client_auth_subject_dn = "CN=a,O=Example"
+grant_types = ["client_credentials"]
+
+[[clients]]
+client_id = "b"
+token_endpoint_auth_method = "self_signed_tls_client_auth"
+tls_client_certificate_sha256 = "`+thumb+`"
+grant_types = ["client_credentials"]
+`))
+	if err != nil || len(u.Clients) != 2 || u.Clients[0].AuthMethod != "tls_client_auth" || u.Clients[0].TLSSubjectDN != "CN=a,O=Example" ||
+		u.Clients[1].TLSCertSHA256 != thumb {
+		t.Fatalf("%v %+v", err, u)
+	}
+	for _, c := range []struct{ entry, want string }{
+		{`token_endpoint_auth_method = "tls_client_auth"`, "needs one of tls_client_auth_subject_dn and tls_client_auth_san_dns"},
+		{"token_endpoint_auth_method = \"tls_client_auth\"\ntls_client_auth_subject_dn = \"CN=a\"\ntls_client_auth_san_dns = \"a.example\"", "needs one of"},
+		{"token_endpoint_auth_method = \"self_signed_tls_client_auth\"\ntls_client_certificate_sha256 = \"abc\"", "want the certificate's SHA-256"},
+		{`token_endpoint_auth_method = "private_key_jwt"`, `unknown method "private_key_jwt"`},
+		{"token_endpoint_auth_method = \"tls_client_auth\"\ntls_client_auth_subject_dn = \"CN=a\"\nsecret = \"$2a$04$abcdefghijklmnopqrstuu5Ia7lT4PKg/iX8OI3aBtrAa4O0oA1Cy\"", "has no secret"},
+	} {
+		_, err := ParseUsers("u.toml", []byte("[[clients]]\nclient_id = \"x\"\ngrant_types = [\"client_credentials\"]\n"+c.entry+"\n"))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.entry, err, c.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package permissions
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -66,6 +67,15 @@ type Client struct {
 	// Roles the client's own tokens (client credentials) hold, for rules
 	// that check permissions; a user's roles never apply to them.
 	Roles []string
+	// AuthMethod is how the client proves itself at the token service:
+	// "" (a secret, client_secret_basic or client_secret_post),
+	// "tls_client_auth" (a client certificate the TLS layer verified, with
+	// TLSSubjectDN or TLSSANDNS) or "self_signed_tls_client_auth" (the
+	// certificate whose SHA-256 is TLSCertSHA256), RFC 8705 section 2.
+	AuthMethod    string
+	TLSSubjectDN  string
+	TLSSANDNS     string
+	TLSCertSHA256 string
 	// Source is "file:line" of the client's entry.
 	Source string
 }
@@ -97,6 +107,10 @@ type usersDoc struct {
 		GrantTypes []string `toml:"grant_types"`
 		Scopes     []string `toml:"scopes"`
 		Roles      []string `toml:"roles"`
+		AuthMethod string   `toml:"token_endpoint_auth_method"`
+		SubjectDN  string   `toml:"tls_client_auth_subject_dn"`
+		SANDNS     string   `toml:"tls_client_auth_san_dns"`
+		CertSHA256 string   `toml:"tls_client_certificate_sha256"`
 	} `toml:"clients"`
 }
 
@@ -212,8 +226,25 @@ func ParseUsers(name string, data []byte) (*Users, error) {
 		if err := checkUsername(c.ClientID); err != nil {
 			return nil, fail("clients", i, "client_id", "%v", err)
 		}
-		if _, err := ParseHash(c.Secret); err != nil {
-			return nil, fail("clients", i, "secret", "%v (store a hash, as caddy hash-password prints it)", err)
+		switch c.AuthMethod {
+		case "", "client_secret_basic", "client_secret_post":
+			c.AuthMethod = ""
+			if _, err := ParseHash(c.Secret); err != nil {
+				return nil, fail("clients", i, "secret", "%v (store a hash, as caddy hash-password prints it)", err)
+			}
+		case "tls_client_auth":
+			if (c.SubjectDN == "") == (c.SANDNS == "") {
+				return nil, fail("clients", i, "token_endpoint_auth_method", "tls_client_auth needs one of tls_client_auth_subject_dn and tls_client_auth_san_dns")
+			}
+		case "self_signed_tls_client_auth":
+			if b, err := base64.RawURLEncoding.DecodeString(c.CertSHA256); err != nil || len(b) != 32 {
+				return nil, fail("clients", i, "tls_client_certificate_sha256", "want the certificate's SHA-256, base64url without padding (its x5t#S256)")
+			}
+		default:
+			return nil, fail("clients", i, "token_endpoint_auth_method", "unknown method %q (client_secret_basic, client_secret_post, tls_client_auth, self_signed_tls_client_auth)", c.AuthMethod)
+		}
+		if c.AuthMethod != "" && c.Secret != "" {
+			return nil, fail("clients", i, "secret", "a client that authenticates with a certificate has no secret")
 		}
 		if len(c.GrantTypes) == 0 {
 			return nil, fail("clients", i, "grant_types", "missing (client_credentials, password, refresh_token)")
@@ -224,6 +255,7 @@ func ParseUsers(name string, data []byte) (*Users, error) {
 			}
 		}
 		out.Clients = append(out.Clients, Client{ID: c.ClientID, Hash: c.Secret, GrantTypes: c.GrantTypes, Scopes: c.Scopes, Roles: c.Roles,
+			AuthMethod: c.AuthMethod, TLSSubjectDN: c.SubjectDN, TLSSANDNS: c.SANDNS, TLSCertSHA256: c.CertSHA256,
 			Source: fmt.Sprintf("%s:%d", name, lines.line("clients", i, ""))})
 	}
 	return out, nil
@@ -561,9 +593,10 @@ func tomlError(name string, err error) error {
 
 // usersSchema is what each key of a users file holds, in words.
 var usersSchema = map[string]map[string]string{
-	"roles":   {"name": "a string", "permissions": "a list of strings", "scopes": "a list of strings"},
-	"users":   {"username": "a string", "password": "a string", "roles": "a list of strings"},
-	"clients": {"client_id": "a string", "secret": "a string", "grant_types": "a list of strings", "scopes": "a list of strings", "roles": "a list of strings"},
+	"roles": {"name": "a string", "permissions": "a list of strings", "scopes": "a list of strings"},
+	"users": {"username": "a string", "password": "a string", "roles": "a list of strings"},
+	"clients": {"client_id": "a string", "secret": "a string", "grant_types": "a list of strings", "scopes": "a list of strings", "roles": "a list of strings",
+		"token_endpoint_auth_method": "a string", "tls_client_auth_subject_dn": "a string", "tls_client_auth_san_dns": "a string", "tls_client_certificate_sha256": "a string"},
 }
 
 // decodeKind reads the TOML kind out of go-toml's type error ("cannot

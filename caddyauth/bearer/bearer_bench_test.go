@@ -158,7 +158,7 @@ func BenchmarkBinding(b *testing.B) {
 	plain.Header.Set("Authorization", "Bearer "+mk(nil))
 	mtls := httptest.NewRequest("GET", "http://api.test/x", nil)
 	mtls.Header.Set("Authorization", "Bearer "+mk(map[string]any{"x5t#S256": certThumbprint(leaf)}))
-	mtls.TLS = &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{leaf}}}
+	mtls.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}, VerifiedChains: [][]*x509.Certificate{{leaf}}}
 	dtok := mk(map[string]any{"jkt": jkt})
 	dreq := httptest.NewRequest("GET", "http://api.test/x", nil)
 	dreq.Header.Set("Authorization", "DPoP "+dtok)

@@ -165,7 +165,7 @@ func (b *Bearer) binding(r *http.Request, tok string, dpopScheme bool, tc *token
 		return denyBound // a DPoP-bound token sent as Bearer
 	}
 	if tc.x5t != "" {
-		leaf := verifiedLeaf(r)
+		leaf := presentedLeaf(r)
 		if leaf == nil {
 			return denyBound
 		}
@@ -193,14 +193,16 @@ func (b *Bearer) binding(r *http.Request, tok string, dpopScheme bool, tc *token
 	return nil
 }
 
-// verifiedLeaf is the connection's client certificate, when the TLS layer
-// verified its chain; nil otherwise (a certificate merely presented under
-// Caddy's request mode proves nothing).
-func verifiedLeaf(r *http.Request) *x509.Certificate {
-	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+// presentedLeaf is the connection's client certificate. For a binding
+// its chain does not matter (RFC 8705 section 3, and self-signed
+// certificates): the handshake proved that the client holds its key, and
+// the token names the certificate exactly. (As an identity, client_cert
+// trusts only verified chains.)
+func presentedLeaf(r *http.Request) *x509.Certificate {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return nil
 	}
-	return r.TLS.VerifiedChains[0][0]
+	return r.TLS.PeerCertificates[0]
 }
 
 // certThumbprint is RFC 8705's x5t#S256: base64url SHA-256 of the DER.

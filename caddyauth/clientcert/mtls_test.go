@@ -238,6 +238,50 @@ https://localhost:9449 {
 	reverse_proxy %s
 }
 `, srvCrt, srvPK, rootPEM, withClients, withClients, res, up.Addr())
+	// clients that authenticate with certificates (RFC 8705 section 2)
+	selfAdmin := p.client(leafOpts{cn: "admin", selfSign: true})
+	selfThumb := func() string {
+		sum := sha256.Sum256(selfAdmin.Certificate[0])
+		return base64.RawURLEncoding.EncodeToString(sum[:])
+	}()
+	certClients := testkit.WriteFile(t, dir, "cert-clients.toml", testkit.UsersTOML()+`
+[[clients]]
+client_id = "svc-tls"
+token_endpoint_auth_method = "tls_client_auth"
+tls_client_auth_subject_dn = "CN=alice"
+grant_types = ["client_credentials"]
+
+[[clients]]
+client_id = "svc-self"
+token_endpoint_auth_method = "self_signed_tls_client_auth"
+tls_client_certificate_sha256 = "`+selfThumb+`"
+grant_types = ["client_credentials"]
+`)
+	for _, x := range []struct {
+		port int
+		mode string
+	}{{9450, "verify_if_given"}, {9451, "request"}} {
+		cfg += fmt.Sprintf(`
+https://localhost:%d {
+	tls %s %s {
+		client_auth {
+			mode %s
+			trust_pool file %s
+		}
+	}
+	oauth2_server {
+		issuer https://localhost:%d
+		users %s
+	}
+	rest_auth {
+		users %s
+		resources %s
+		bearer
+	}
+	reverse_proxy %s
+}
+`, x.port, srvCrt, srvPK, x.mode, rootPEM, x.port, certClients, certClients, res, up.Addr())
+	}
 	// trust_pool file in "request" mode still builds a pool; the mode
 	// (file names avoid .crt and .key: caddytest rewrites such paths)
 	// decides that nothing is verified.
@@ -250,7 +294,6 @@ https://localhost:9449 {
 	bobB := p.client(leafOpts{cn: "bob", byTeamB: true})
 	gateway := p.client(leafOpts{cn: "svc-gateway"})
 	expired := p.client(leafOpts{cn: "alice", expired: true})
-	selfAdmin := p.client(leafOpts{cn: "admin", selfSign: true})
 	twoCN, _ := asn1.Marshal(pkix.RDNSequence{
 		{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "alice"}},
 		{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "admin"}},
@@ -280,6 +323,43 @@ https://localhost:9449 {
 		return "Bearer " + tok
 	}
 	aliceBound := boundTo(map[string]any{"x5t#S256": thumb(alice)})
+	tokenAt := func(port int, c *tls.Certificate, clientID string) (int, string) {
+		req, _ := http.NewRequest("POST", fmt.Sprintf("https://localhost:%d/oauth2/token", port), strings.NewReader("grant_type=client_credentials&client_id="+clientID))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := p.tlsClient(c).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			AccessToken string `json:"access_token"`
+		}
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, "Bearer " + out.AccessToken
+	}
+	code, tlsTok := tokenAt(9450, &alice, "svc-tls")
+	if code != 200 {
+		t.Fatalf("tls_client_auth with alice's certificate: %d", code)
+	}
+	code, selfTok := tokenAt(9451, &selfAdmin, "svc-self")
+	if code != 200 {
+		t.Fatalf("self_signed_tls_client_auth: %d", code)
+	}
+	for _, c := range []struct {
+		name string
+		port int
+		cert *tls.Certificate
+		id   string
+	}{
+		{"tls_client_auth with another subject", 9450, &carol, "svc-tls"},
+		{"tls_client_auth without a certificate", 9450, nil, "svc-tls"},
+		{"self_signed_tls_client_auth with another certificate", 9451, &alice, "svc-self"},
+		{"a secret client with no secret", 9450, &alice, "svc"},
+	} {
+		if code, _ := tokenAt(c.port, c.cert, c.id); code != 401 {
+			t.Errorf("%s: %d, want 401", c.name, code)
+		}
+	}
 	issued := func(c *tls.Certificate) string {
 		req, _ := http.NewRequest("POST", "https://localhost:9449/oauth2/token", strings.NewReader("grant_type=client_credentials"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -330,6 +410,10 @@ https://localhost:9449 {
 		{"token service: the same token with carol's certificate", 401, get(&carol, 9449, me, "Authorization", issued(&alice)), false},
 		{"token service: the same token without a certificate", 401, get(nil, 9449, me, "Authorization", issued(&alice)), false},
 		{"token service: a token issued without a certificate is a bearer token", 200, get(nil, 9449, me, "Authorization", issued(nil)), true},
+		{"tls_client_auth: the client's token with its certificate", 200, get(&alice, 9450, me, "Authorization", tlsTok), true},
+		{"tls_client_auth: the client's token with another certificate", 401, get(&carol, 9450, me, "Authorization", tlsTok), false},
+		{"self-signed: the client's token with its certificate (request mode)", 200, get(&selfAdmin, 9451, me, "Authorization", selfTok), true},
+		{"self-signed: the client's token with another certificate", 401, get(&alice, 9451, me, "Authorization", selfTok), false},
 		{"tenants: CN=bob@b.com in b.com, with b.com's role", 200, get(&bobAtB, 9447, "/t/b.com"+users_), true},
 		{"tenants: CN=bob@b.com in the super tenant", 401, get(&bobAtB, 9447, users_), false},
 		{"tenants: CN=alice (a super-tenant user) in b.com", 401, get(&alice, 9447, "/t/b.com"+users_), false},

@@ -158,6 +158,10 @@ func loadTokenUsers(files []string, store caddyauth.UserStore) (*tokenUsers, err
 	}
 	var params []permissions.HashParams
 	for _, c := range users.Clients {
+		if c.AuthMethod != "" {
+			u.clients[c.ID] = &client{Client: c} // a certificate, no secret
+			continue
+		}
 		h, err := passwords.Parse(c.Hash)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Source, err)
@@ -426,6 +430,8 @@ func (t *TokenService) authenticateClient(r *http.Request, u *tokenUsers) (*clie
 		}
 	case postID && postSecret:
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	case postID:
+		return t.certificateClient(r, u, r.PostForm.Get("client_id"))
 	default:
 		return nil, invalid
 	}
@@ -442,6 +448,9 @@ func (t *TokenService) authenticateClient(r *http.Request, u *tokenUsers) (*clie
 		return nil, throttled("invalid_client", wait)
 	}
 	c, known := u.clients[id]
+	if known && c.AuthMethod != "" {
+		known = false // a certificate client has no secret: a secret for it is a wrong one
+	}
 	hash := u.clientFakes.Pick([]byte(id))
 	if known {
 		hash = c.secret
@@ -462,7 +471,7 @@ func (t *TokenService) authenticateClient(r *http.Request, u *tokenUsers) (*clie
 
 // token runs a grant; the answer includes "sub" for the log line only.
 func (t *TokenService) token(r *http.Request, u *tokenUsers, c *client) (map[string]any, *oauthError) {
-	cnf, oe := t.binding(r)
+	cnf, oe := t.binding(r, c)
 	if oe != nil {
 		return nil, oe
 	}
