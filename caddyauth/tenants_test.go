@@ -49,6 +49,7 @@ func TestTenants(t *testing.T) {
 				audience api
 				secret %s
 				algorithms HS256
+				tenant_claim tenant_domain
 			}
 		}
 		tenant a.com {
@@ -76,8 +77,12 @@ func TestTenants(t *testing.T) {
 	A := "Authorization"
 	aliceA := testkit.Basic("alice@a.com", "admin-pw")
 	aliceB := testkit.Basic("alice@b.com", "bob-pw")
-	token := func(sub string) string {
-		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "aud": "api", "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(tenantSecret))
+	token := func(sub string, extra ...string) string {
+		c := jwt.MapClaims{"sub": sub, "aud": "api", "exp": time.Now().Add(time.Hour).Unix()}
+		for i := 0; i+1 < len(extra); i += 2 {
+			c[extra[i]] = extra[i+1]
+		}
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(tenantSecret))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,6 +119,8 @@ func TestTenants(t *testing.T) {
 		{"a token of a.com's alice in a.com", "/t/a.com/scim2/Users", token("alice@a.com"), 200},
 		{"the same token in b.com", "/t/b.com/scim2/Users", token("alice@a.com"), 401},
 		{"a token of b.com's alice in b.com: b.com's roles", "/t/b.com/scim2/Users", token("alice@b.com"), 403},
+		{"tenant_claim names the tenant", "/t/a.com/scim2/Users", token("alice", "tenant_domain", "a.com"), 200},
+		{"tenant_claim: the same token in the super tenant", "/scim2/Users", token("alice", "tenant_domain", "a.com"), 401},
 	}
 	for _, c := range cases {
 		var hdr []string

@@ -787,6 +787,8 @@ func parseJWT(d *caddyfile.Dispenser) (*JWTValidator, error) {
 			err = caddyauth.SomeArgs(d, &v.Types)
 		case "user_claim":
 			err = caddyauth.OneArg(d, &v.UserClaim)
+		case "tenant_claim":
+			err = caddyauth.OneArg(d, &v.TenantClaim)
 		case "roles_claim":
 			err = caddyauth.OneArg(d, &v.RolesClaim)
 		case "roles_delimiter":
@@ -801,7 +803,7 @@ func parseJWT(d *caddyfile.Dispenser) (*JWTValidator, error) {
 		case "kid_cooldown":
 			err = caddyauth.DurationArg(d, &v.KidCooldown)
 		default:
-			return nil, caddyauth.UnknownOption(d, "jwt", []string{"issuer", "audience", "jwks_url", "discovery", "key", "secret", "algorithms", "typ",
+			return nil, caddyauth.UnknownOption(d, "jwt", []string{"issuer", "audience", "jwks_url", "discovery", "key", "tenant_claim", "secret", "algorithms", "typ",
 				"user_claim", "roles_claim", "roles_delimiter", "leeway", "refresh", "kid_cooldown"})
 		}
 		if err != nil {

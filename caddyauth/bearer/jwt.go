@@ -56,6 +56,10 @@ type JWTValidator struct {
 	Types []string `json:"types,omitempty"`
 	// UserClaim names the claim that holds the user name. Default: sub.
 	UserClaim string `json:"user_claim,omitempty"`
+	// TenantClaim names a claim holding the user's tenant (WSO2's tenant
+	// domain), for issuers that keep it apart from the user claim: the
+	// user is then user@tenant. Default: the user claim's own @tenant.
+	TenantClaim string `json:"tenant_claim,omitempty"`
 	// RolesClaim names the claim that holds roles: an array of strings or
 	// a delimited string; a dotted path reaches into nested objects
 	// (realm_access.roles). Default: roles.
@@ -389,6 +393,11 @@ func (v *JWTValidator) claims(c jwt.MapClaims) (*tokenClaims, error) {
 	user, _ := c[v.UserClaim].(string)
 	if user == "" {
 		return nil, caddyauth.Deny("bearer.no_subject")
+	}
+	if v.TenantClaim != "" {
+		if t, _ := lookupClaim(c, v.TenantClaim).(string); t != "" && !strings.Contains(user, "@") {
+			user += "@" + t
+		}
 	}
 	exp, err := c.GetExpirationTime()
 	if err != nil || exp == nil {

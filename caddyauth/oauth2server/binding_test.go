@@ -153,3 +153,64 @@ func TestDiscovery(t *testing.T) {
 	h.Expect("a token checked with discovered keys", 200, true, h.Status("GET", "/api/identity/user/v1.0/me", "Authorization", "Bearer "+tok.AccessToken))
 	h.Expect("a forged token", 401, false, h.Status("GET", "/api/identity/user/v1.0/me", "Authorization", "Bearer "+tok.AccessToken[:len(tok.AccessToken)-4]+"AAAA"))
 }
+
+// TestTenantTokenService: a tenant's own token service (WSO2's
+// /t/{tenant}/oauth2/) issues tokens naming user@tenant, which rest_auth
+// places in that tenant.
+func TestTenantTokenService(t *testing.T) {
+	dir := t.TempDir()
+	users := testkit.WriteFile(t, dir, "a.toml", testkit.UsersTOML()+testkit.ClientsTOML())
+	res := testkit.WriteFile(t, dir, "deployment.toml", testkit.ResourcesTOML)
+	up := testkit.NewUpstream(t)
+	caddytest.NewTester(t).InitServer(`{
+	skip_install_trust
+	admin localhost:2999
+	http_port 9080
+	grace_period 1ns
+}
+http://127.0.0.1:9080 {
+	oauth2_server {
+		issuer http://127.0.0.1:9080/t/a.com
+		base_path /t/a.com/oauth2
+		users `+users+`
+		tenant a.com
+	}
+	rest_auth {
+		users `+users+`
+		resources `+res+`
+		tenant a.com {
+			users `+users+`
+		}
+		bearer
+	}
+	reverse_proxy `+up.Addr()+`
+}
+`, "caddyfile")
+	h := &testkit.Harness{T: t, Up: up}
+	form := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw"}}
+	req, _ := http.NewRequest("POST", "http://127.0.0.1:9080/t/a.com/oauth2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("app", url.QueryEscape("app secret/+&"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	at, _ := out["access_token"].(string)
+	if resp.StatusCode != 200 || at == "" {
+		t.Fatalf("a.com's password grant: %d %v", resp.StatusCode, out)
+	}
+	body, _ := base64.RawURLEncoding.DecodeString(strings.Split(at, ".")[1])
+	if !strings.Contains(string(body), `"sub":"alice@a.com"`) || !strings.Contains(string(body), `"iss":"http://127.0.0.1:9080/t/a.com"`) {
+		t.Errorf("claims %s", body)
+	}
+	h.Expect("a.com's token in a.com", 200, true, h.Status("GET", "/t/a.com/scim2/Users", "Authorization", "Bearer "+at))
+	h.Expect("a.com's token in the super tenant", 401, false, h.Status("GET", "/scim2/Users", "Authorization", "Bearer "+at))
+	if r, err := http.Get("http://127.0.0.1:9080/.well-known/oauth-authorization-server/t/a.com"); err != nil || r.StatusCode != 200 {
+		t.Errorf("the tenant's metadata (RFC 8414 with the issuer's path): %v %v", err, r)
+	} else {
+		r.Body.Close()
+	}
+}

@@ -99,6 +99,11 @@ type TokenService struct {
 	// SecondaryStores are WSO2's secondary user stores for the password
 	// grant and refreshes: DOMAIN/alice is looked up in DOMAIN's store.
 	SecondaryStores []caddyauth.SecondaryStore `json:"secondary_stores,omitempty"`
+	// Tenant makes this a tenant's token service (WSO2's per-tenant
+	// /t/{tenant}/oauth2/ endpoints): its users are that tenant's, and
+	// their tokens name them user@tenant, so that rest_auth's tenants
+	// place them. Clients' own tokens keep their client id.
+	Tenant string `json:"tenant,omitempty"`
 	// CertificateBoundTokens binds access tokens to the client certificate
 	// of the token request's connection, when the TLS layer verified one
 	// (RFC 8705 section 3: cnf x5t#S256). Tokens of requests without one
@@ -596,14 +601,18 @@ func (t *TokenService) checkUser(r *http.Request, u *tokenUsers, user, pass stri
 // token in it.
 func (t *TokenService) issue(c *client, g grantOf) (map[string]any, *oauthError) {
 	scope := strings.Join(g.scopes, " ")
-	at, exp, err := t.iss.sign(g.sub, c.ID, scope, g.family, !g.user, g.cnf)
+	subject := g.sub
+	if g.user && t.Tenant != "" && !strings.Contains(subject, "@") {
+		subject += "@" + strings.ToLower(t.Tenant)
+	}
+	at, exp, err := t.iss.sign(subject, c.ID, scope, g.family, !g.user, g.cnf)
 	if err != nil {
 		t.logger.Error("token service: signing failed", zap.Error(err))
 		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "could not sign a token")
 	}
 	resp := map[string]any{
 		"access_token": at, "token_type": "Bearer", "expires_in": int(time.Until(exp).Round(time.Second).Seconds()),
-		"scope": scope, "sub": g.sub,
+		"scope": scope, "sub": subject,
 	}
 	if g.cnf != nil && g.cnf.JKT != "" {
 		resp["token_type"] = "DPoP" // RFC 9449 section 5
@@ -871,6 +880,8 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = caddyauth.DurationArg(d, &t.KeyRotation)
 		case "algorithm":
 			err = caddyauth.OneArg(d, &t.Algorithm)
+		case "tenant":
+			err = caddyauth.OneArg(d, &t.Tenant)
 		case "certificate_bound_tokens":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -915,7 +926,7 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return caddyauth.UnknownOption(d, "oauth2_server", []string{"issuer", "users", "user_store", "secondary_store", "base_path", "audience", "access_ttl", "refresh_ttl",
 				"key_rotation", "algorithm", "throttle", "throttle_address", "throttle_user", "throttle_ipv6_prefix", "throttle_store",
-				"certificate_bound_tokens", "dpop_algorithms"})
+				"certificate_bound_tokens", "dpop_algorithms", "tenant"})
 		}
 		if err != nil {
 			return err
