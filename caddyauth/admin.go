@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -23,6 +24,7 @@ func init() {
 //	POST /rest-auth/reload   re-read the users and resources files
 //	POST /rest-auth/rotate-keys  a new signing key for every oauth2_server
 //	                         (the old one verifies until its tokens expire)
+//	GET  /rest-auth/ui/      the policy explorer, a read-only page
 //
 // check names a handler with "handler" (its name option); it may be left
 // out when only one is live. reload without "handler" reloads every live
@@ -44,6 +46,9 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 }
 
 func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.Path == "/rest-auth/ui" || strings.HasPrefix(r.URL.Path, "/rest-auth/ui/") {
+		return serveUI(w, r)
+	}
 	switch r.URL.Path {
 	case "/rest-auth/", "/rest-auth":
 		if r.Method != http.MethodGet {

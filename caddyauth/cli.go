@@ -78,7 +78,16 @@ error. --handler restricts it to one handler.`,
 			check.Flags().String("tenant", "", "the principal's tenant (default: the user's @tenant, else the request's)")
 			check.Flags().String("claims", "", `token claims as a JSON object, e.g. {"department":"sales"} (implies --auth-method bearer)`)
 			check.Flags().String("auth-method", "", "basic, bearer or client_cert (default basic, bearer with scopes)")
-			cmd.AddCommand(check, lint)
+			ui := &cobra.Command{
+				Use:   "ui [--admin localhost:2019] [--listen 127.0.0.1:2020]",
+				Short: "Open the policy explorer (a read-only page) on a loopback address",
+				RunE: caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+					return runUI(fl.String("admin"), fl.String("listen"))
+				}),
+			}
+			ui.Flags().String("admin", "localhost:2019", "Caddy's admin endpoint")
+			ui.Flags().String("listen", "127.0.0.1:2020", "where the page is served (loopback only)")
+			cmd.AddCommand(check, lint, ui)
 		},
 	})
 }

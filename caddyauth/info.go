@@ -2,7 +2,10 @@ package caddyauth
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
+
+	"github.com/restauth/caddy-restauth/permissions"
 )
 
 // HandlerInfo is a live handler as GET /rest-auth/ shows it.
@@ -12,6 +15,11 @@ type HandlerInfo struct {
 	Rules    []*RuleInfo     `json:"rules"`
 	Roles    []RoleInfo      `json:"roles"`
 	Users    []UserInfo      `json:"users"`
+	// Findings are lint's findings and the load warnings (each names its
+	// rule by its place, from 1, when it is about one).
+	Findings []permissions.Finding `json:"findings"`
+	// Tenants are the configured tenants' domains (none without tenants).
+	Tenants []string `json:"tenants,omitempty"`
 }
 
 // RoleInfo is a role and what it holds.
@@ -65,6 +73,13 @@ func (h *Handler) info() HandlerInfo {
 	}
 	for _, u := range s.Users.Users {
 		hi.Users = append(hi.Users, UserInfo{Username: u.Name, Roles: nonNil(u.Roles), Source: u.Source})
+	}
+	hi.Findings = append(slices.Clone(s.Warnings), s.Policy.Lint(h.authNames, s.Users)...)
+	if hi.Findings == nil {
+		hi.Findings = []permissions.Finding{}
+	}
+	for _, t := range h.Tenants {
+		hi.Tenants = append(hi.Tenants, strings.ToLower(t.Domain))
 	}
 	return hi
 }

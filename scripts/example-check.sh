@@ -108,6 +108,16 @@ grep -q '"status": 403' /tmp/restauth-check.json || { echo "FAIL: rest-auth chec
 ./caddy rest-auth check --config Caddyfile.example --handler demo --method GET --path /scim2/Users --user alice >/dev/null 2>&1 || { echo "FAIL: rest-auth check alice"; fail=1; }
 ./caddy rest-auth lint --config Caddyfile.example >/tmp/restauth-lint.txt 2>/dev/null || { echo "FAIL: rest-auth lint"; cat /tmp/restauth-lint.txt; fail=1; }
 [ "$(cat /tmp/restauth-lint.txt)" = "no findings" ] || { echo "FAIL: lint on the demo:"; cat /tmp/restauth-lint.txt; fail=1; }
+# the policy explorer (README: "The policy explorer"): the viewer in front of the admin endpoint
+./caddy rest-auth ui --listen 127.0.0.1:2020 >/tmp/restauth-ui.log 2>&1 &
+uipid=$!
+for _ in $(seq 1 50); do curl -s -o /dev/null http://127.0.0.1:2020/rest-auth/ui/ && break; sleep 0.1; done
+check 200 http://127.0.0.1:2020/rest-auth/ui/
+check 200 http://127.0.0.1:2020/rest-auth/ui/app.js
+out=$(curl -s http://127.0.0.1:2020/rest-auth/)
+grep -q '"name": "demo"' <<<"$out" || { echo "FAIL: the viewer's GET /rest-auth/: $out"; fail=1; }
+check 404 -X POST http://127.0.0.1:2020/rest-auth/reload
+kill $uipid 2>/dev/null || true
 echo "ok:   admin routes, metrics, caddy rest-auth check and lint"
 if [ $fail -ne 0 ]; then
 	cat /tmp/restauth-example.log
