@@ -77,31 +77,9 @@ for x in "9702 $H" "9703 $C" "9704 $H"; do
 	[ "$got" = 200 ] || { echo "setup: $port answered $got"; cat "$out"/caddy*.log; exit 1; }
 done
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
-printf "%-44s %9s %9s %6s   %-13s %6s\n" scenario baseline candidate ratio "CPU us/req" ratio
-pair() { # name, baseline port, candidate port, header
-	local name=$1 bport=$2 cport=$3 hdr=$4 bt0 ct0 bt1 ct1
-	bt0=$(ticks "${pid[$bport]}")
-	ct0=$(ticks "${pid[$cport]}")
-	taskset -c 1 wrk -t1 -c"$CONN" -d"$DUR" -H "$hdr" "http://127.0.0.1:$bport$P" >"$out/base" &
-	local wp=$!
-	taskset -c 1 wrk -t1 -c"$CONN" -d"$DUR" -H "$hdr" "http://127.0.0.1:$cport$P" >"$out/cand"
-	wait $wp
-	bt1=$(ticks "${pid[$bport]}")
-	ct1=$(ticks "${pid[$cport]}")
-	local b c bn cn bus cus
-	b=$(awk '/Requests\/sec/ {print $2}' "$out/base")
-	c=$(awk '/Requests\/sec/ {print $2}' "$out/cand")
-	bn=$(awk '/requests in/ {print $1}' "$out/base")
-	cn=$(awk '/requests in/ {print $1}' "$out/cand")
-	if grep -q Non-2xx "$out/cand"; then echo "$name: the candidate answered non-2xx"; exit 1; fi
-	bus=$(echo "($bt1 - $bt0) * 1000000 / $hz / $bn" | bc -l)
-	cus=$(echo "($ct1 - $ct0) * 1000000 / $hz / $cn" | bc -l)
-	printf "%-44s %9.0f %9.0f %6.2f   %5.1f/%-7.1f %6.2f\n" "$name" "$b" "$c" "$(echo "$c / $b" | bc -l)" \
-		"$bus" "$cus" "$(echo "$bus / $cus" | bc -l)"
-}
-pair "A/A: plain Caddy against a copy" 9701 9700 "$H"
-pair "JWT RS256 cached, Authorization header" 9701 9702 "$H"
-pair "JWT RS256 cached, cookie" 9701 9703 "$C"
-pair "JWT RS256 cached, three claim conditions" 9701 9704 "$H"
+source bench/lib.sh
+pair_header
+pair "A/A: plain Caddy against a copy" 9701 9700 "$P" "$H"
+pair "JWT RS256 cached, Authorization header" 9701 9702 "$P" "$H"
+pair "JWT RS256 cached, cookie" 9701 9703 "$P" "$C"
+pair "JWT RS256 cached, three claim conditions" 9701 9704 "$P" "$H"

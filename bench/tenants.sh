@@ -52,30 +52,8 @@ for x in "9802 $P $SUPER" "9803 $P $SUPER" "9803 /t/acme.com$P $ACME"; do
 	[ "$got" = 200 ] || { echo "setup: $port $path answered $got"; cat "$out"/caddy*.log; exit 1; }
 done
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
-printf "%-48s %9s %9s %6s   %-13s %6s\n" scenario baseline candidate ratio "CPU us/req" ratio
-pair() { # name, baseline port, candidate port, path, header
-	local name=$1 bport=$2 cport=$3 path=$4 hdr=$5 bt0 ct0 bt1 ct1
-	bt0=$(ticks "${pid[$bport]}")
-	ct0=$(ticks "${pid[$cport]}")
-	taskset -c 1 wrk -t1 -c"$CONN" -d"$DUR" -H "$hdr" "http://127.0.0.1:$bport$path" >"$out/base" &
-	local wp=$!
-	taskset -c 1 wrk -t1 -c"$CONN" -d"$DUR" -H "$hdr" "http://127.0.0.1:$cport$path" >"$out/cand"
-	wait $wp
-	bt1=$(ticks "${pid[$bport]}")
-	ct1=$(ticks "${pid[$cport]}")
-	local b c bn cn bus cus
-	b=$(awk '/Requests\/sec/ {print $2}' "$out/base")
-	c=$(awk '/Requests\/sec/ {print $2}' "$out/cand")
-	bn=$(awk '/requests in/ {print $1}' "$out/base")
-	cn=$(awk '/requests in/ {print $1}' "$out/cand")
-	if grep -q Non-2xx "$out/cand"; then echo "$name: the candidate answered non-2xx"; exit 1; fi
-	bus=$(echo "($bt1 - $bt0) * 1000000 / $hz / $bn" | bc -l)
-	cus=$(echo "($ct1 - $ct0) * 1000000 / $hz / $cn" | bc -l)
-	printf "%-48s %9.0f %9.0f %6.2f   %5.1f/%-7.1f %6.2f\n" "$name" "$b" "$c" "$(echo "$c / $b" | bc -l)" \
-		"$bus" "$cus" "$(echo "$bus / $cus" | bc -l)"
-}
+source bench/lib.sh
+pair_header
 pair "A/A: plain Caddy against a copy" 9801 9800 "$P" "$SUPER"
 pair "Basic cached, no tenants" 9801 9802 "$P" "$SUPER"
 pair "Basic cached, tenants, a super-tenant user" 9801 9803 "$P" "$SUPER"

@@ -2,7 +2,6 @@ package caddyauth_test
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -206,22 +205,8 @@ func TestTenantConfig(t *testing.T) {
 // TestReadmeTenantsExample: the README's tenants block adapts (the
 // directory's settings left out, as the README leaves them out).
 func TestReadmeTenantsExample(t *testing.T) {
-	data, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sec, ok := strings.Cut(string(data), "### Tenants\n")
-	if !ok {
-		t.Fatal("no section Tenants")
-	}
-	_, block, _ := strings.Cut(sec, "```caddyfile\n")
-	block, _, _ = strings.Cut(block, "```")
-	block = strings.Replace(block, "user_store ldap { ... }", "user_store file", 1)
-	body, ok := strings.CutPrefix(strings.TrimSpace(block), "rest_auth {")
-	if !ok {
-		t.Fatalf("the block does not start with rest_auth: %s", block)
-	}
-	out, err := testkit.AdaptRestAuth(t, strings.TrimSuffix(strings.TrimSpace(body), "}"))
+	body := testkit.ReadmeRestAuth(t, "../README.md", "### Tenants", "user_store ldap { ... }", "user_store file")
+	out, err := testkit.AdaptRestAuth(t, body)
 	if err != nil {
 		t.Fatal(err)
 	}

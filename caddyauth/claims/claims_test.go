@@ -1,7 +1,6 @@
 package claims_test
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -118,22 +117,7 @@ func TestClaimsThroughCaddy(t *testing.T) {
 
 // TestReadmeClaimsExample: the README's claims block adapts and loads.
 func TestReadmeClaimsExample(t *testing.T) {
-	data, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sec, ok := strings.Cut(string(data), "### Claim conditions\n")
-	if !ok {
-		t.Fatal("no section Claim conditions")
-	}
-	_, block, _ := strings.Cut(sec, "```caddyfile\n")
-	block, _, _ = strings.Cut(block, "```")
-	block = strings.Replace(block, "bearer { ... }", "bearer", 1)
-	body, ok := strings.CutPrefix(strings.TrimSpace(block), "rest_auth {")
-	if !ok {
-		t.Fatalf("the block does not start with rest_auth: %s", block)
-	}
-	body = strings.TrimSuffix(strings.TrimSpace(body), "}")
+	body := testkit.ReadmeRestAuth(t, "../../README.md", "### Claim conditions", "bearer { ... }", "bearer")
 	out, err := testkit.AdaptRestAuth(t, body)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, body)

@@ -574,3 +574,27 @@ http://127.0.0.1:9080 {
 `, users, res, up.Addr(), issuer)
 	return cfgText, users, up
 }
+
+// ReadmeRestAuth returns the body of the first Caddyfile block of a
+// README section that is a rest_auth block ("rest_auth {" and its "}"
+// taken off), with replacements (old, new pairs) for what the README
+// leaves out, such as "bearer { ... }".
+func ReadmeRestAuth(t testing.TB, readme, heading string, replace ...string) string {
+	t.Helper()
+	data, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(data), heading+"\n")
+	if !ok {
+		t.Fatalf("%s has no section %q", readme, heading)
+	}
+	_, block, _ := strings.Cut(sec, "```caddyfile\n")
+	block, _, _ = strings.Cut(block, "```")
+	block = strings.NewReplacer(replace...).Replace(block)
+	body, ok := strings.CutPrefix(strings.TrimSpace(block), "rest_auth {")
+	if !ok {
+		t.Fatalf("the block under %q does not start with rest_auth: %s", heading, block)
+	}
+	return strings.TrimSuffix(strings.TrimSpace(body), "}")
+}
