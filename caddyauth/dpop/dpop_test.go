@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -18,75 +17,15 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/restauth/caddy-restauth/caddyauth/dpop"
+	"github.com/restauth/caddy-restauth/internal/testkit"
 )
 
-// ProofOpts are what a test proof says; go-jose, an independent JOSE
-// implementation, signs it.
-type ProofOpts struct {
-	Alg       jose.SignatureAlgorithm
-	Key       crypto.Signer // signs
-	JWKKey    any           // embedded in the header (default: Key's public key)
-	Typ       string
-	HTM, HTU  string
-	IAT       time.Time
-	JTI       string
-	ATH       string // "" with Token set: the token's hash
-	Token     string
-	Nonce     string
-	NoJWK     bool
-	ExtraHead map[string]any
-}
+// ProofOpts are what a test proof says; testkit signs it with go-jose,
+// an independent JOSE implementation.
+type ProofOpts = testkit.Proof
 
-// MakeProof signs a proof with go-jose.
-func MakeProof(t testing.TB, o ProofOpts) string {
-	t.Helper()
-	if o.Typ == "" {
-		o.Typ = "dpop+jwt"
-	}
-	if o.JTI == "" {
-		b := make([]byte, 12)
-		rand.Read(b)
-		o.JTI = base64.RawURLEncoding.EncodeToString(b)
-	}
-	if o.IAT.IsZero() {
-		o.IAT = time.Now()
-	}
-	claims := map[string]any{"jti": o.JTI, "htm": o.HTM, "htu": o.HTU, "iat": o.IAT.Unix()}
-	if o.ATH != "" {
-		claims["ath"] = o.ATH
-	} else if o.Token != "" {
-		sum := sha256.Sum256([]byte(o.Token))
-		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
-	}
-	if o.Nonce != "" {
-		claims["nonce"] = o.Nonce
-	}
-	payload, _ := json.Marshal(claims)
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(o.Typ))
-	pub := o.JWKKey
-	if pub == nil {
-		pub = o.Key.Public()
-	}
-	if !o.NoJWK {
-		opts = opts.WithHeader("jwk", jose.JSONWebKey{Key: pub})
-	}
-	for k, v := range o.ExtraHead {
-		opts = opts.WithHeader(jose.HeaderKey(k), v)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: o.Alg, Key: o.Key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+// MakeProof signs a proof.
+func MakeProof(t testing.TB, o ProofOpts) string { t.Helper(); return o.Sign(t) }
 
 func TestCheck(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -179,11 +118,11 @@ func TestCheck(t *testing.T) {
 		t.Errorf("no nonce: %v", err)
 	}
 	for _, n := range []string{"n1", "n2"} {
-		if _, err := cn.Check(MakeProof(t, mod(func(o *ProofOpts) { o.Nonce = n })), "POST", htu, tok, now); err != nil {
+		if _, err := cn.Check(MakeProof(t, mod(func(o *ProofOpts) { o.Claims = map[string]any{"nonce": n} })), "POST", htu, tok, now); err != nil {
 			t.Errorf("nonce %s: %v", n, err)
 		}
 	}
-	if _, err := cn.Check(MakeProof(t, mod(func(o *ProofOpts) { o.Nonce = "n0" })), "POST", htu, tok, now); !errors.Is(err, dpop.ErrNonce) {
+	if _, err := cn.Check(MakeProof(t, mod(func(o *ProofOpts) { o.Claims = map[string]any{"nonce": "n0"} })), "POST", htu, tok, now); !errors.Is(err, dpop.ErrNonce) {
 		t.Errorf("old nonce: %v", err)
 	}
 }
