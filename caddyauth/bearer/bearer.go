@@ -10,6 +10,7 @@ package bearer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -102,6 +103,10 @@ type Bearer struct {
 	// BadTokenIPv6Prefix is the prefix length by which IPv6 clients are
 	// counted. Default 64.
 	BadTokenIPv6Prefix int `json:"bad_token_ipv6_prefix,omitempty"`
+	// ThrottleStoreRaw shares the forged-token counts with the other
+	// instances of a fleet (a module in http.rest_auth.throttle_stores,
+	// such as redis). Without it each instance counts alone.
+	ThrottleStoreRaw json.RawMessage `json:"throttle_store,omitempty" caddy:"namespace=http.rest_auth.throttle_stores inline_key=store"`
 
 	limits   *throttle.Limits // bad tokens per client address
 	dpop     *dpop.Checker    // nil without DPoP
@@ -159,6 +164,14 @@ func (b *Bearer) Provision(ctx caddy.Context) error {
 		return err
 	}
 	b.limits = throttle.PerAddress("bearer", b.BadTokenLimit, time.Duration(b.BadTokenWindow), b.BadTokenIPv6Prefix)
+	store, err := caddyauth.LoadThrottleStore(ctx, b.ThrottleStoreRaw)
+	if err != nil {
+		return fmt.Errorf("bearer: %w", err)
+	}
+	if store != nil && b.limits == nil {
+		return errors.New("bearer: throttle_store with bad_token_limit off: there is nothing to share")
+	}
+	b.limits = b.limits.WithStore(store, b.logger)
 	for i, v := range b.JWT {
 		if err := v.provision(ctx, b.logger); err != nil {
 			return fmt.Errorf("bearer: jwt %d: %w", i+1, err)
@@ -332,6 +345,12 @@ func (b *Bearer) verified(r *http.Request, tok string) (*tokenEntry, error) {
 	}
 	if b.limits.Active() {
 		if wait := b.limits.Wait("", caddyauth.ClientIP(r)); wait > 0 {
+			return nil, &caddyauth.Denial{Status: http.StatusTooManyRequests, Reason: "bearer.throttled", RetryAfter: wait}
+		}
+	}
+	if b.limits.Shared() {
+		// a fleet: an address blocked on another instance is blocked here
+		if wait := b.limits.WaitShared(r.Context(), "", caddyauth.ClientIP(r)); wait > 0 {
 			return nil, &caddyauth.Denial{Status: http.StatusTooManyRequests, Reason: "bearer.throttled", RetryAfter: wait}
 		}
 	}
@@ -729,6 +748,12 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if w > 0 {
 				b.BadTokenWindow = caddy.Duration(w)
 			}
+		case "throttle_store":
+			raw, err := caddyauth.ThrottleStoreArg(d)
+			if err != nil {
+				return err
+			}
+			b.ThrottleStoreRaw = raw
 		case "bad_token_ipv6_prefix":
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -748,7 +773,7 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			b.Introspect = in
 		default:
-			return caddyauth.UnknownOption(d, "bearer", []string{"realm", "roles_from", "cache_size", "dpop", "require_binding", "token_from", "csrf_header", "bad_token_limit", "bad_token_ipv6_prefix", "jwt", "builtin", "audience", "introspect"})
+			return caddyauth.UnknownOption(d, "bearer", []string{"realm", "roles_from", "cache_size", "dpop", "require_binding", "token_from", "csrf_header", "bad_token_limit", "bad_token_ipv6_prefix", "throttle_store", "jwt", "builtin", "audience", "introspect"})
 		}
 	}
 	return nil

@@ -174,6 +174,7 @@ type Limits struct {
 	v6bits                    int // IPv6 addresses count per this prefix
 	pair, addr, name          *throttle
 	shared                    *sharedStore // counts a fleet shares, or nil
+	kind                      string       // "" for New's limits, ":<kind>" for PerAddress's (their keys apart)
 }
 
 // New makes limits; 0 or less turns one off, and all off gives nil. IPv6
@@ -204,7 +205,7 @@ func PerAddress(kind string, max int, window time.Duration, v6bits int) *Limits 
 	if max <= 0 {
 		return nil
 	}
-	return &Limits{addrMax: max, v6bits: v6bits, addr: sharedThrottle("addr:"+kind, window)}
+	return &Limits{addrMax: max, v6bits: v6bits, addr: sharedThrottle("addr:"+kind, window), kind: ":" + kind}
 }
 
 // Active is false while no counter holds any failure, which is the usual
@@ -309,9 +310,9 @@ func (l *Limits) counters(name, a string) (ts []*throttle, maxes []int, local []
 		ts, maxes, local = append(ts, t), append(maxes, max), append(local, key)
 		keys = append(keys, caddyauth.CountKey{Key: kind + "\x00" + key, Window: t.window})
 	}
-	add(l.pair, l.pairMax, "pair", name+"\x00"+a)
-	add(l.addr, l.addrMax, "addr", a)
-	add(l.name, l.nameMax, "name", name)
+	add(l.pair, l.pairMax, "pair"+l.kind, name+"\x00"+a)
+	add(l.addr, l.addrMax, "addr"+l.kind, a)
+	add(l.name, l.nameMax, "name"+l.kind, name)
 	return
 }
 
