@@ -176,7 +176,7 @@ func fits(key crypto.PublicKey, alg string) bool {
 		return alg == "ES256" && k.Curve == elliptic.P256() || alg == "ES384" && k.Curve == elliptic.P384() ||
 			alg == "ES512" && k.Curve == elliptic.P521()
 	case *rsa.PublicKey:
-		return (strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS")) && k.N.BitLen() >= 2048
+		return (strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS")) && k.N.BitLen() >= 2048 && k.N.BitLen() <= 4096
 	case ed25519.PublicKey:
 		return alg == "EdDSA"
 	}
@@ -231,6 +231,11 @@ func PublicJWK(raw json.RawMessage) (crypto.PublicKey, string, error) {
 		e, err2 := segment.DecodeString(str("e"))
 		if err1 != nil || err2 != nil || len(n) == 0 || len(e) == 0 || len(e) > 4 || n[0] == 0 || e[0] == 0 {
 			return nil, "", errors.New("bad modulus or exponent")
+		}
+		if len(n)*8 > 4096 {
+			// a client picks this key: a bigger one would make each proof
+			// cost the server many times an ordinary verification
+			return nil, "", errors.New("an RSA key of more than 4096 bits")
 		}
 		ev := int(new(big.Int).SetBytes(e).Int64())
 		if ev < 3 || ev%2 == 0 {

@@ -185,3 +185,19 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// TestBigRSAKeyRefused: a client's proof key of more than 4096 bits is
+// refused before any verification (it would cost the server many times
+// an ordinary one).
+func TestBigRSAKeyRefused(t *testing.T) {
+	n := base64.RawURLEncoding.EncodeToString(append([]byte{0xc5}, make([]byte, 1023)...)) // 8192 bits
+	raw, _ := json.Marshal(map[string]string{"kty": "RSA", "n": n, "e": "AQAB"})
+	if _, _, err := dpop.PublicJWK(raw); err == nil || !strings.Contains(err.Error(), "4096") {
+		t.Errorf("an 8192-bit key: %v", err)
+	}
+	k, _ := rsa.GenerateKey(rand.Reader, 2048)
+	raw, _ = (&jose.JSONWebKey{Key: k.Public()}).MarshalJSON()
+	if _, _, err := dpop.PublicJWK(raw); err != nil {
+		t.Errorf("a 2048-bit key: %v", err)
+	}
+}
