@@ -73,7 +73,7 @@ func TestTokenLocations(t *testing.T) {
 			for i := 0; i+1 < len(headers); i += 2 {
 				req.Header.Set(headers[i], headers[i+1])
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := testkit.Fresh.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

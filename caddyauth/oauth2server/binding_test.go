@@ -56,7 +56,7 @@ func postToken(t *testing.T, form url.Values, headers ...string) (int, map[strin
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Add(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testkit.Fresh.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ http://127.0.0.1:9080 {
 	req, _ := http.NewRequest("POST", "http://127.0.0.1:9080/t/a.com/oauth2/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth("app", url.QueryEscape("app secret/+&"))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testkit.Fresh.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

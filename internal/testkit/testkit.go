@@ -314,7 +314,11 @@ func (h *Harness) Do(method, path string, headers ...string) (*http.Response, st
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Add(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if method != http.MethodGet && method != http.MethodHead {
+		client = Fresh // not retried on a connection a reload closed
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		h.T.Fatal(err)
 	}
@@ -523,6 +527,12 @@ type TokenResp struct {
 	Error        string `json:"error"`
 }
 
+// Fresh is a client that opens a connection per request: a POST on a
+// kept-alive connection that a config reload just closed fails with EOF,
+// and Go's client retries only idempotent requests (seen in CI after a
+// reload). Tests that POST to Caddy use it.
+var Fresh = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+
 // OAuthPost posts a form to a token service endpoint on 127.0.0.1:9080,
 // with client_secret_basic when basicID is set.
 func OAuthPost(t testing.TB, endpoint string, form url.Values, basicID, basicSecret string) (int, http.Header, TokenResp, string) {
@@ -532,7 +542,7 @@ func OAuthPost(t testing.TB, endpoint string, form url.Values, basicID, basicSec
 	if basicID != "" {
 		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := Fresh.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
