@@ -92,7 +92,7 @@ func TestCaddyfileMistakes(t *testing.T) {
 	for _, c := range []struct{ body, want string }{
 		{"watch 5", `watch: "5" is not a duration: write 5s`},
 		{"watch soon", `watch: "soon" is not a duration: write it as 30s, 5m or 1h`},
-		{"basic {\n throttle 10 1 minute\n}", "throttle: write throttle <failures> <window>, e.g. throttle 10 1m; or throttle off"},
+		{"basic {\n throttle 10 1 minute\n}", "throttle: write throttle <failures> [<window>], e.g. throttle 10 1m; or throttle off"},
 		{"basic {\n throttle 10 60\n}", `throttle: "60" is not a duration: write 60s`},
 		{"basic {\n relm api\n}", `basic: unknown option "relm" (did you mean realm?)`},
 		{"bsic", `unknown rest_auth option or authenticator "bsic" (did you mean basic?)`},

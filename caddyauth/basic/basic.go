@@ -7,14 +7,11 @@ package basic
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
@@ -43,29 +40,11 @@ const maxBasicHeader = 4096
 type Basic struct {
 	// Realm goes in the WWW-Authenticate challenge. Default: "restricted".
 	Realm string `json:"realm,omitempty"`
-	// ThrottleFailures is how many failed checks per user name and client
-	// address a window allows before answering 429. Default 10; -1 turns
-	// throttling off.
-	ThrottleFailures int `json:"throttle_failures,omitempty"`
-	// ThrottleWindow is the window's length. Default 1m.
-	ThrottleWindow caddy.Duration `json:"throttle_window,omitempty"`
-	// ThrottleAddressFailures bounds failed checks from one client address
-	// across all user names in a window (password spraying). Default ten
-	// times ThrottleFailures; -1 turns it off.
-	ThrottleAddressFailures int `json:"throttle_address_failures,omitempty"`
-	// ThrottleUserFailures bounds failed checks for one user name across
-	// all addresses in a window (a distributed guess). Default ten times
-	// ThrottleFailures; -1 turns it off. While it holds, the user's good
-	// password gets 429 too: that is the price of stopping the guessing.
-	ThrottleUserFailures int `json:"throttle_user_failures,omitempty"`
-	// ThrottleIPv6Prefix is the prefix length by which IPv6 clients are
-	// counted (one subscriber usually holds a whole /64). Default 64; 128
-	// counts each address.
-	ThrottleIPv6Prefix int `json:"throttle_ipv6_prefix,omitempty"`
-	// ThrottleStoreRaw shares the failure counts with the other instances
-	// of a fleet: a module in http.rest_auth.throttle_stores, such as
-	// redis. Without it each instance counts alone.
-	ThrottleStoreRaw json.RawMessage `json:"throttle_store,omitempty" caddy:"namespace=http.rest_auth.throttle_stores inline_key=store"`
+	// The brute-force limits: throttle_failures, throttle_window,
+	// throttle_address_failures, throttle_user_failures,
+	// throttle_ipv6_prefix and throttle_store (shared with the token
+	// service's, and counting on the same counters for a user).
+	throttle.Settings
 
 	limits *throttle.Limits
 }
@@ -83,33 +62,14 @@ func (b *Basic) Provision(ctx caddy.Context) error {
 	if b.Realm == "" {
 		b.Realm = "restricted"
 	}
-	if b.ThrottleFailures == 0 {
-		b.ThrottleFailures = 10
-	}
-	if b.ThrottleWindow == 0 {
-		b.ThrottleWindow = caddy.Duration(time.Minute)
-	}
-	if b.ThrottleIPv6Prefix == 0 {
-		b.ThrottleIPv6Prefix = 64
-	}
-	if b.ThrottleFailures > 0 {
-		if b.ThrottleAddressFailures == 0 {
-			b.ThrottleAddressFailures = 10 * b.ThrottleFailures
-		}
-		if b.ThrottleUserFailures == 0 {
-			b.ThrottleUserFailures = 10 * b.ThrottleFailures
-		}
-		b.limits = throttle.New(b.ThrottleFailures, b.ThrottleAddressFailures, b.ThrottleUserFailures,
-			time.Duration(b.ThrottleWindow), b.ThrottleIPv6Prefix)
-	}
-	store, err := caddyauth.LoadThrottleStore(ctx, b.ThrottleStoreRaw)
+	limits, store, err := b.Settings.Limits(ctx, "basic")
 	if err != nil {
-		return fmt.Errorf("basic: %w", err)
+		return err
 	}
-	if store != nil && b.limits == nil {
+	if store != nil && limits == nil {
 		return errors.New("basic: throttle_store with throttle off: there is nothing to share")
 	}
-	b.limits = b.limits.WithStore(store, ctx.Logger())
+	b.limits = limits
 	return caddyauth.RegisterCollectors(ctx.GetMetricsRegistry(), throttle.Collectors()...)
 }
 
@@ -118,13 +78,7 @@ func (b *Basic) Validate() error {
 	if strings.ContainsAny(b.Realm, "\"\\\r\n") {
 		return fmt.Errorf("basic: realm must not contain quotes, backslashes or line breaks")
 	}
-	if b.ThrottleFailures < -1 || b.ThrottleWindow < 0 || b.ThrottleAddressFailures < -1 || b.ThrottleUserFailures < -1 {
-		return fmt.Errorf("basic: throttle must be positive")
-	}
-	if b.ThrottleIPv6Prefix < 0 || b.ThrottleIPv6Prefix > 128 {
-		return fmt.Errorf("basic: throttle_ipv6_prefix must be 1 to 128, not %d", b.ThrottleIPv6Prefix)
-	}
-	return nil
+	return b.Settings.Validate("basic")
 }
 
 // Name returns "basic".
@@ -296,7 +250,7 @@ func decodeBase64(dst []byte, src string) (int, bool) {
 //
 //	basic [{
 //		realm <realm>
-//		throttle <failures> <window>   # per user and address; or: throttle off
+//		throttle <failures> [<window>] # per user and address (default 10 1m); or: throttle off
 //		throttle_address <failures>|off # per address, all users (default 10x)
 //		throttle_user <failures>|off    # per user, all addresses (default 10x)
 //		throttle_ipv6_prefix <bits>     # IPv6 clients counted per prefix (default 64)
@@ -314,61 +268,14 @@ func (b *Basic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			b.Realm = d.Val()
-		case "throttle":
-			args := d.RemainingArgs()
-			if len(args) == 1 && args[0] == "off" {
-				b.ThrottleFailures = -1
-				continue
-			}
-			if len(args) != 2 {
-				return d.Err("throttle: write throttle <failures> <window>, e.g. throttle 10 1m; or throttle off")
-			}
-			n, err := strconv.Atoi(args[0])
-			if err != nil || n < 1 {
-				return d.Errf("throttle: failures must be a positive number, not %q (e.g. throttle 10 1m)", args[0])
-			}
-			w, err := caddyauth.ParseDuration(d, "throttle", args[1])
-			if err != nil {
-				return err
-			}
-			if w <= 0 {
-				return d.Errf("throttle: the window %q must be more than 0s", args[1])
-			}
-			b.ThrottleFailures, b.ThrottleWindow = n, caddy.Duration(w)
-		case "throttle_ipv6_prefix":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			n, err := strconv.Atoi(d.Val())
-			if err != nil || n < 1 || n > 128 {
-				return d.Errf("throttle_ipv6_prefix: a prefix length from 1 to 128, not %q", d.Val())
-			}
-			b.ThrottleIPv6Prefix = n
-		case "throttle_address", "throttle_user":
-			opt := d.Val()
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			n := -1
-			if d.Val() != "off" {
-				var err error
-				if n, err = strconv.Atoi(d.Val()); err != nil || n < 1 {
-					return d.Errf("%s: a positive number or off, not %q", opt, d.Val())
-				}
-			}
-			if opt == "throttle_address" {
-				b.ThrottleAddressFailures = n
-			} else {
-				b.ThrottleUserFailures = n
-			}
-		case "throttle_store":
-			raw, err := caddyauth.ThrottleStoreArg(d)
-			if err != nil {
-				return err
-			}
-			b.ThrottleStoreRaw = raw
 		default:
-			return caddyauth.UnknownOption(d, "basic", []string{"realm", "throttle", "throttle_address", "throttle_user", "throttle_ipv6_prefix", "throttle_store"})
+			ok, err := b.Settings.UnmarshalOption(d)
+			if !ok {
+				return caddyauth.UnknownOption(d, "basic", append([]string{"realm"}, throttle.Options...))
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
 	return nil

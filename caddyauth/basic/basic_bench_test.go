@@ -14,6 +14,7 @@ import (
 	"github.com/restauth/caddy-restauth/caddyauth"
 	"github.com/restauth/caddy-restauth/caddyauth/filestore"
 	"github.com/restauth/caddy-restauth/caddyauth/passwords"
+	"github.com/restauth/caddy-restauth/caddyauth/throttle"
 	"github.com/restauth/caddy-restauth/permissions"
 )
 
@@ -41,7 +42,7 @@ func benchSnapshot(b testing.TB) (*caddyauth.Snapshot, string) {
 // cached pays.
 func BenchmarkBasic(b *testing.B) {
 	s, auth := benchSnapshot(b)
-	a := &Basic{Realm: "r", ThrottleFailures: -1}
+	a := &Basic{Realm: "r", Settings: throttle.Settings{ThrottleFailures: -1}}
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Set("Authorization", auth)
 	b.Run("cached", func(b *testing.B) {
@@ -73,7 +74,7 @@ func BenchmarkBasic(b *testing.B) {
 //	go test ./caddyauth/basic -run '^$' -bench UnknownVsWrong -benchtime 200x
 func BenchmarkUnknownVsWrongPassword(b *testing.B) {
 	s, _ := benchSnapshot(b)
-	a := &Basic{Realm: "r", ThrottleFailures: -1}
+	a := &Basic{Realm: "r", Settings: throttle.Settings{ThrottleFailures: -1}}
 	mk := func(user, pass string) *http.Request {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
@@ -131,7 +132,7 @@ func BenchmarkUnknownMixedCosts(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := &Basic{Realm: "r", ThrottleFailures: -1}
+	a := &Basic{Realm: "r", Settings: throttle.Settings{ThrottleFailures: -1}}
 	refuse := func(user string) time.Duration {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":guess")))

@@ -755,12 +755,9 @@ func (b *Bearer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			b.ThrottleStoreRaw = raw
 		case "bad_token_ipv6_prefix":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			n, err := strconv.Atoi(d.Val())
-			if err != nil || n < 1 || n > 128 {
-				return d.Errf("bad_token_ipv6_prefix: a prefix length from 1 to 128, not %q", d.Val())
+			n, err := throttle.ParsePrefix(d, "bad_token_ipv6_prefix")
+			if err != nil {
+				return err
 			}
 			b.BadTokenIPv6Prefix = n
 		case "introspect":

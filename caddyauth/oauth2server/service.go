@@ -74,23 +74,12 @@ type TokenService struct {
 	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
 	// Algorithm signs access tokens: ES256 (default) or EdDSA.
 	Algorithm string `json:"algorithm,omitempty"`
-	// ThrottleFailures bounds failed client authentications and password
-	// grant failures per name (a user, or a client id) and client address
-	// in ThrottleWindow. Default 10; -1 turns throttling off. The counts
-	// for a user are the ones Basic keeps: failures on either path count
-	// on both.
-	ThrottleFailures int `json:"throttle_failures,omitempty"`
-	// ThrottleWindow is the window's length. Default 1m.
-	ThrottleWindow caddy.Duration `json:"throttle_window,omitempty"`
-	// ThrottleAddressFailures bounds failures from one client address
-	// across names. Default ten times ThrottleFailures; -1 turns it off.
-	ThrottleAddressFailures int `json:"throttle_address_failures,omitempty"`
-	// ThrottleUserFailures bounds failures for one name across addresses.
-	// Default ten times ThrottleFailures; -1 turns it off.
-	ThrottleUserFailures int `json:"throttle_user_failures,omitempty"`
-	// ThrottleIPv6Prefix is the prefix length by which IPv6 clients are
-	// counted. Default 64.
-	ThrottleIPv6Prefix int `json:"throttle_ipv6_prefix,omitempty"`
+	// The limits on failed client authentications and password-grant
+	// checks, per name (a user, or a client id) and client address, per
+	// address and per name: Basic's settings (throttle_failures, ...,
+	// throttle_store), and for a user Basic's counters: failures on either
+	// path count on both.
+	throttle.Settings
 
 	// UserStoreRaw is where the password grant's users come from, a module
 	// in http.rest_auth.user_stores. Default: file (the users files' own
@@ -113,12 +102,6 @@ type TokenService struct {
 	// endpoint; a request with a DPoP proof gets a DPoP-bound token
 	// (RFC 9449 section 5). Default: the asymmetric JWS algorithms.
 	DPoPAlgorithms []string `json:"dpop_algorithms,omitempty"`
-	// ThrottleStoreRaw shares failure counts with a fleet's other
-	// instances (a module in http.rest_auth.throttle_stores, such as
-	// redis). When the store carries messages too, revocations and key
-	// rotations reach every instance at once, not at its next poll of the
-	// storage (30 s).
-	ThrottleStoreRaw json.RawMessage `json:"throttle_store,omitempty" caddy:"namespace=http.rest_auth.throttle_stores inline_key=store"`
 
 	iss        *oauthIssuer
 	poolKey    string
@@ -247,33 +230,11 @@ func (t *TokenService) Provision(ctx caddy.Context) error {
 	if t.Algorithm == "" {
 		t.Algorithm = "ES256"
 	}
-	if t.ThrottleFailures == 0 {
-		t.ThrottleFailures = 10
-	}
-	if t.ThrottleWindow == 0 {
-		t.ThrottleWindow = caddy.Duration(time.Minute)
-	}
-	if t.ThrottleIPv6Prefix == 0 {
-		t.ThrottleIPv6Prefix = 64
-	}
-	if t.ThrottleFailures > 0 {
-		if t.ThrottleAddressFailures == 0 {
-			t.ThrottleAddressFailures = 10 * t.ThrottleFailures
-		}
-		if t.ThrottleUserFailures == 0 {
-			t.ThrottleUserFailures = 10 * t.ThrottleFailures
-		}
-		t.limits = throttle.New(t.ThrottleFailures, t.ThrottleAddressFailures, t.ThrottleUserFailures,
-			time.Duration(t.ThrottleWindow), t.ThrottleIPv6Prefix)
-	}
-	store, err := caddyauth.LoadThrottleStore(ctx, t.ThrottleStoreRaw)
+	limits, store, err := t.Settings.Limits(ctx, "oauth2_server")
 	if err != nil {
-		return fmt.Errorf("oauth2_server: %w", err)
+		return err
 	}
-	t.limits = t.limits.WithStore(store, ctx.Logger())
-	if t.ThrottleWindow < 0 || t.ThrottleIPv6Prefix < 0 || t.ThrottleIPv6Prefix > 128 {
-		return errors.New("oauth2_server: throttle_window must be positive and throttle_ipv6_prefix 1 to 128")
-	}
+	t.limits = limits
 	if t.AccessTTL < 0 || t.RefreshTTL < 0 || t.KeyRotation < caddy.Duration(time.Minute) {
 		return errors.New("oauth2_server: lifetimes must be positive and key_rotation at least 1m")
 	}
@@ -871,11 +832,6 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = caddyauth.DurationArg(d, &t.AccessTTL)
 		case "refresh_ttl":
 			err = caddyauth.DurationArg(d, &t.RefreshTTL)
-		case "throttle_store":
-			var raw json.RawMessage
-			if raw, err = caddyauth.ThrottleStoreArg(d); err == nil {
-				t.ThrottleStoreRaw = raw
-			}
 		case "key_rotation":
 			err = caddyauth.DurationArg(d, &t.KeyRotation)
 		case "algorithm":
@@ -889,44 +845,13 @@ func (t *TokenService) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			t.CertificateBoundTokens = true
 		case "dpop_algorithms":
 			err = caddyauth.SomeArgs(d, &t.DPoPAlgorithms)
-		case "throttle":
-			n, w, perr := throttle.ParseLimit(d, "throttle", "10 1m")
-			if perr != nil {
-				return perr
-			}
-			t.ThrottleFailures = n
-			if w > 0 {
-				t.ThrottleWindow = caddy.Duration(w)
-			}
-		case "throttle_address", "throttle_user":
-			var v string
-			if err = caddyauth.OneArg(d, &v); err == nil {
-				n := -1
-				if v != "off" {
-					var perr error
-					if n, perr = strconv.Atoi(v); perr != nil || n < 1 {
-						return d.Errf("%s: a positive number or off, not %q", opt, v)
-					}
-				}
-				if opt == "throttle_address" {
-					t.ThrottleAddressFailures = n
-				} else {
-					t.ThrottleUserFailures = n
-				}
-			}
-		case "throttle_ipv6_prefix":
-			var v string
-			if err = caddyauth.OneArg(d, &v); err == nil {
-				n, perr := strconv.Atoi(v)
-				if perr != nil || n < 1 || n > 128 {
-					return d.Errf("throttle_ipv6_prefix: a prefix length from 1 to 128, not %q", v)
-				}
-				t.ThrottleIPv6Prefix = n
-			}
 		default:
-			return caddyauth.UnknownOption(d, "oauth2_server", []string{"issuer", "users", "user_store", "secondary_store", "base_path", "audience", "access_ttl", "refresh_ttl",
-				"key_rotation", "algorithm", "throttle", "throttle_address", "throttle_user", "throttle_ipv6_prefix", "throttle_store",
-				"certificate_bound_tokens", "dpop_algorithms", "tenant"})
+			var ok bool
+			if ok, err = t.Settings.UnmarshalOption(d); !ok {
+				return caddyauth.UnknownOption(d, "oauth2_server", append([]string{"issuer", "users", "user_store", "secondary_store", "base_path",
+					"audience", "access_ttl", "refresh_ttl", "key_rotation", "algorithm", "certificate_bound_tokens", "dpop_algorithms", "tenant"},
+					throttle.Options...))
+			}
 		}
 		if err != nil {
 			return err
