@@ -157,8 +157,7 @@ func explain(s *Snapshot, authNames []string, azs []Authorizer, q CheckRequest) 
 		default:
 			userTenant = reqTenant
 		}
-		if userTenant != reqTenant && !(rule.CrossTenant &&
-			(len(rule.CrossTenantAllowed) == 0 || slices.Contains(rule.CrossTenantAllowed, userTenant))) {
+		if !crossAllowed(rule, userTenant, reqTenant) {
 			return withRule(d(http.StatusUnauthorized, "authz.cross_tenant", "a user of "+userTenant+" acting in "+reqTenant+", and the rule does not allow it (cross_tenant)"))
 		}
 		if ts = s.tenantSnapshot(userTenant); ts == nil {

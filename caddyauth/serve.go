@@ -98,8 +98,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	ts, userTenant := s, ""
 	if s.tenants != nil {
 		userTenant = s.tenants.userTenant(p.User)
-		if userTenant != reqTenant && !(rule.CrossTenant &&
-			(len(rule.CrossTenantAllowed) == 0 || slices.Contains(rule.CrossTenantAllowed, userTenant))) {
+		if !crossAllowed(rule, userTenant, reqTenant) {
 			return h.refuse(w, r, s, refusal{d: errCrossTenant, path: path, rule: i, failed: -1, p: p})
 		}
 		if ts = s.tenantSnapshot(userTenant); ts == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,6 +149,14 @@ func (s *Snapshot) tenantSnapshot(tenant string) *Snapshot {
 		return s
 	}
 	return s.tenants.active[tenant]
+}
+
+// crossAllowed reports whether a user of userTenant may use rule in
+// reqTenant: its own tenant, or a rule that says cross_tenant and, when it
+// lists tenants, lists the user's.
+func crossAllowed(rule *permissions.Rule, userTenant, reqTenant string) bool {
+	return userTenant == reqTenant ||
+		rule.CrossTenant && (len(rule.CrossTenantAllowed) == 0 || slices.Contains(rule.CrossTenantAllowed, userTenant))
 }
 
 // pathTenant reads the tenant of a canonical path: the segment after a

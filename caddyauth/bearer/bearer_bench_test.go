@@ -157,7 +157,7 @@ func BenchmarkBinding(b *testing.B) {
 	plain := httptest.NewRequest("GET", "http://api.test/x", nil)
 	plain.Header.Set("Authorization", "Bearer "+mk(nil))
 	mtls := httptest.NewRequest("GET", "http://api.test/x", nil)
-	mtls.Header.Set("Authorization", "Bearer "+mk(map[string]any{"x5t#S256": certThumbprint(leaf)}))
+	mtls.Header.Set("Authorization", "Bearer "+mk(map[string]any{"x5t#S256": func() string { sum := sha256.Sum256(leaf.Raw); return base64.RawURLEncoding.EncodeToString(sum[:]) }()}))
 	mtls.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}, VerifiedChains: [][]*x509.Certificate{{leaf}}}
 	dtok := mk(map[string]any{"jkt": jkt})
 	dreq := httptest.NewRequest("GET", "http://api.test/x", nil)

@@ -74,13 +74,8 @@ func (b *Bearer) provisionDPoP(ctx *caddy.Context) error {
 	}
 	c := dpop.NewChecker()
 	local := c.Replays.(*dpop.MemoryReplays)
-	if len(b.DPoP.Algorithms) > 0 {
-		for _, a := range b.DPoP.Algorithms {
-			if a == "none" || strings.HasPrefix(a, "HS") || !contains(dpop.DefaultAlgorithms, a) {
-				return errors.New("bearer: dpop algorithms: " + a + " is not an asymmetric JWS algorithm")
-			}
-		}
-		c.Algorithms = b.DPoP.Algorithms
+	if err := c.SetAlgorithms(b.DPoP.Algorithms); err != nil {
+		return fmt.Errorf("bearer: dpop algorithms: %w", err)
 	}
 	if b.DPoP.Window > 0 {
 		c.Window = time.Duration(b.DPoP.Window)
@@ -114,15 +109,6 @@ func (b *Bearer) provisionDPoP(ctx *caddy.Context) error {
 	b.dpop = c
 	b.dpopAlgs = strings.Join(c.Algorithms, " ")
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // authorizationToken reads "Bearer <token>" or "DPoP <token>".
@@ -203,12 +189,6 @@ func presentedLeaf(r *http.Request) *x509.Certificate {
 		return nil
 	}
 	return r.TLS.PeerCertificates[0]
-}
-
-// certThumbprint is RFC 8705's x5t#S256: base64url SHA-256 of the DER.
-func certThumbprint(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // thumbprintIs compares a certificate's SHA-256 with a token's x5t#S256

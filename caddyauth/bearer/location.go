@@ -260,16 +260,11 @@ func removeFormToken(r *http.Request) {
 		return
 	}
 	fb := r.Body.(formBuffered)
-	pairs := strings.Split(string(fb.data), "&")
-	kept := pairs[:0]
-	for _, p := range pairs {
-		k, _, _ := strings.Cut(p, "=")
-		if uk, err := url.QueryUnescape(k); err == nil && uk == "access_token" || k == "access_token" {
-			continue
-		}
-		kept = append(kept, p)
+	text, changed := dropPairs(string(fb.data), "access_token")
+	if !changed {
+		return
 	}
-	data := []byte(strings.Join(kept, "&"))
+	data := []byte(text)
 	r.Body = formBuffered{bytes.NewReader(data), data}
 	r.ContentLength = int64(len(data))
 	r.Header.Set("Content-Length", strconv.Itoa(len(data)))
@@ -316,10 +311,21 @@ func removeCookie(r *http.Request, name string) {
 // removeQuery drops every pair of the named parameter from the URI the
 // upstream sees, keeping the others as they were written.
 func removeQuery(r *http.Request, name string) {
-	if r.URL.RawQuery == "" {
-		return
+	if q, changed := dropPairs(r.URL.RawQuery, name); changed {
+		r.URL.RawQuery = q
+		r.RequestURI = r.URL.RequestURI()
 	}
-	pairs := strings.Split(r.URL.RawQuery, "&")
+}
+
+// dropPairs removes every name=value pair of a name (in clear or escaped)
+// from a form-encoded text, keeping the others as they were written; it
+// reports whether it removed any. Most texts hold neither the name nor an
+// escape, and are returned as they are without a split.
+func dropPairs(raw, name string) (string, bool) {
+	if raw == "" || !strings.Contains(raw, name) && !strings.Contains(raw, "%") {
+		return raw, false
+	}
+	pairs := strings.Split(raw, "&")
 	kept := pairs[:0]
 	for _, p := range pairs {
 		k, _, _ := strings.Cut(p, "=")
@@ -328,6 +334,8 @@ func removeQuery(r *http.Request, name string) {
 		}
 		kept = append(kept, p)
 	}
-	r.URL.RawQuery = strings.Join(kept, "&")
-	r.RequestURI = r.URL.RequestURI()
+	if len(kept) == len(pairs) {
+		return raw, false
+	}
+	return strings.Join(kept, "&"), true
 }

@@ -73,6 +73,21 @@ func NewChecker() *Checker {
 	return &Checker{Algorithms: DefaultAlgorithms, Window: time.Minute, Replays: NewMemoryReplays(100000)}
 }
 
+// SetAlgorithms replaces the accepted algorithms; each must be one of
+// DefaultAlgorithms (asymmetric: never none or an HMAC). An empty list
+// keeps the defaults.
+func (c *Checker) SetAlgorithms(algs []string) error {
+	for _, a := range algs {
+		if !slices.Contains(DefaultAlgorithms, a) {
+			return fmt.Errorf("%s is not an asymmetric JWS algorithm", a)
+		}
+	}
+	if len(algs) > 0 {
+		c.Algorithms = algs
+	}
+	return nil
+}
+
 // Check verifies a proof for a request (method and URL as sent, see HTU)
 // and, when accessToken is not empty, for that token (ath). It returns
 // the proof's key thumbprint and claims, or ErrInvalid, ErrNonce or

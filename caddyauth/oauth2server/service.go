@@ -207,13 +207,8 @@ func (t *TokenService) Provision(ctx caddy.Context) error {
 		return err
 	}
 	t.dpop = dpop.NewChecker()
-	for _, a := range t.DPoPAlgorithms {
-		if !slices.Contains(dpop.DefaultAlgorithms, a) {
-			return fmt.Errorf("oauth2_server: dpop_algorithms: %s is not an asymmetric JWS algorithm", a)
-		}
-	}
-	if len(t.DPoPAlgorithms) > 0 {
-		t.dpop.Algorithms = t.DPoPAlgorithms
+	if err := t.dpop.SetAlgorithms(t.DPoPAlgorithms); err != nil {
+		return fmt.Errorf("oauth2_server: dpop_algorithms: %w", err)
 	}
 	if len(t.Audience) == 0 {
 		t.Audience = []string{t.Issuer}
